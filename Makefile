@@ -1,0 +1,35 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PORT ?= 8000
+WEB_CONCURRENCY ?= 2
+
+.PHONY: install run test bench lint validate clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+validate: install
+	$(PY) -m safetycheck.knowledge
+
+run: install
+	$(PY) -m safetycheck.knowledge
+	$(VENV)/bin/gunicorn --bind 127.0.0.1:$(PORT) --workers $(WEB_CONCURRENCY) --access-logfile - wsgi:app
+
+test: install
+	$(VENV)/bin/ruff check safetycheck tests bench migrations wsgi.py
+	$(PY) -m pytest
+
+bench: install
+	$(PY) bench/bench.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,67 @@
+"""`make bench`: the figures the issues name, as medians and p99s (measured, never asserted)."""
+
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from safetycheck.knowledge import load_knowledge_base  # noqa: E402
+from safetycheck.pipeline import Checker  # noqa: E402
+
+WELL_SPELT = [
+    "Eliquis 5 mg PO BID", "ASA 81mg daily", "1. omeprazole 20mg cap DR qAM",
+    "Ondansetron 8 mg q8h prn nausea", "acyclovir 400 mg BID", "Bactrim DS 1 tab MWF",
+    "24 HR Metformin hydrochloride 500 MG Extended Release Oral Tablet", "lisinopril 10 mg daily",
+    "Carbamazepine[Tegretol]", "Paxlovid 300/100 mg", "Cipro 500 mg PO BID",
+    "levothyroxine 75 mcg qAM", "atorvastatin 40 mg qhs", "Lovenox 40 mg SC daily",
+    "pomalidomide 4 mg days 1-21",
+]
+MISSPELT = ["dexamethason 40 mg weekly", "lisinoprl 10 mg", "metfromin 500 mg BID",
+            "fluvoxamin 50 mg", "amlodipin 5 mg daily"]
+
+
+def percentile(values, q):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def timed(fn, repeat):
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples), percentile(samples, 0.99)
+
+
+def startup_seconds(runs=5):
+    code = ("import time; t=time.perf_counter(); from safetycheck import create_app; "
+            "create_app(); print(time.perf_counter()-t)")
+    samples = []
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             cwd=ROOT, check=True)
+        samples.append(float(out.stdout.strip().splitlines()[-1]))
+    return statistics.median(samples), max(samples)
+
+
+def main():
+    checker = Checker(load_knowledge_base(ROOT / "data"))
+    lines20 = WELL_SPELT + MISSPELT
+    lines100 = (lines20 * 5)[:100]
+    for lines in (lines20, lines100):
+        checker.match_texts(lines)  # warm-up
+    print("parse + match, in-process (ms):")
+    for label, lines in (("20 lines, 5 misspelt", lines20), ("100 lines, 25 misspelt", lines100)):
+        median, p99 = timed(lambda lines=lines: checker.match_texts(lines), 300)
+        print(f"  {label:<24} median {median:7.3f}   p99 {p99:7.3f}")
+    median, worst = startup_seconds()
+    print(f"start-up, create_app() in a fresh process (s): median {median:.2f}   max {worst:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,11 @@
+"""Default settings; values only. Override with SAFETYCHECK_* environment variables or test_config."""
+
+DEFAULTS = {
+    # Fuzzy matching: a candidate needs this score (rapidfuzz ratio, 0-100) to be considered...
+    "MATCH_SCORE_CUTOFF": 85.0,
+    # ...and must beat the best candidate naming a different drug by this margin, or it is ambiguous.
+    "MATCH_AMBIGUITY_MARGIN": 6.0,
+    # Names shorter than this are never fuzzy-matched (ASA, MTX, dex: exact or nothing).
+    "MATCH_MIN_FUZZY_LENGTH": 5,
+    "MAX_CONTENT_LENGTH": 1024 * 1024,
+}

@@ -1,0 +1,240 @@
+"""Parsed medication -> matched / ambiguous / unmatched drug, never a silent guess.
+
+Order: exact name, name without salt and dose-form words, known names inside the line, and only
+then fuzzy. Fuzzy runs on a trigram-prefiltered shortlist (a full scan of ~110k names costs
+milliseconds per name) and scores with the normalised OSA edit similarity (a transposition is one
+edit; a length difference costs in full), never `partial_ratio`, which scores omeprazole against
+esomeprazole at 100, nor `ratio`, which puts carbamazapine as near diethylcarbamazine as
+carbamazepine. A name that is itself a known drug never reaches fuzzy,
+so a look-alike is never "corrected" into its twin.
+"""
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
+
+from .knowledge import KnowledgeBase, NameEntry
+from .parsing import ParsedMedication
+from .text import normalize
+
+SALT_WORDS = frozenset(
+    "hydrochloride hcl hydrobromide hbr sodium potassium calcium magnesium citrate maleate mesylate "
+    "besylate tartrate bitartrate succinate fumarate sulfate sulphate bisulfate phosphate acetate "
+    "dihydrate monohydrate trihydrate anhydrous disodium dipotassium tromethamine lactate "
+    "propionate dipropionate valerate etexilate medoxomil axetil hyclate xinafoate bromide "
+    "chloride pamoate free base".split()
+)
+# Words that may stand beside a product name without naming another ingredient.
+DESCRIPTOR_WORDS = frozenset(
+    "extra strength regular maximum max children's childrens infant infants junior adult adults "
+    "forte ds ss low dose mini original".split()
+)
+_PART_SEPARATORS = re.compile(r"\s*(?:/|\+|,|\band\b|\bwith\b|\bw/)\s*")
+FORM_WORDS = frozenset(
+    "tab tabs tablet tablets cap caps capsule capsules er xr sr dr xl cr la ec odt inj injection "
+    "injectable solution soln susp suspension chewable extended delayed release film coated oral "
+    "auto-injector autoinjector injector pen vial syringe prefilled patch cream ointment gel drops "
+    "spray inhaler hfa powder elixir syrup liquid disintegrating otc rx generic brand".split()
+)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A drug the input may mean, with the name that matched and its score."""
+
+    ingredients: tuple[str, ...]
+    matched_name: str
+    score: float
+
+    @property
+    def generic(self) -> str:
+        return " / ".join(self.ingredients)
+
+    def as_dict(self) -> dict:
+        return {"generic": self.generic, "ingredients": list(self.ingredients),
+                "matched_name": self.matched_name, "score": round(self.score, 1)}
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """The outcome for one medication: status, the chosen drug if any, and the alternatives."""
+
+    status: str  # matched | ambiguous | unmatched
+    via: str | None = None
+    best: Candidate | None = None
+    candidates: tuple[Candidate, ...] = field(default=())
+
+    @property
+    def ingredients(self) -> tuple[str, ...]:
+        return self.best.ingredients if self.best and self.status == "matched" else ()
+
+
+def _trigrams(key: str) -> set[str]:
+    padded = f"  {key} "
+    return {padded[i : i + 3] for i in range(len(padded) - 2)}
+
+
+class Matcher:
+    """Name index over the knowledge base with exact, stripped, span and fuzzy lookups."""
+
+    def __init__(self, kb: KnowledgeBase, score_cutoff: float = 85.0, margin: float = 6.0,
+                 min_fuzzy_length: int = 5, shortlist: int = 48):
+        self.kb = kb
+        self.cutoff = score_cutoff
+        self.margin = margin
+        self.min_fuzzy_length = min_fuzzy_length
+        self.shortlist = shortlist
+        self.keys = [k for k in kb.names if len(k) >= 3]
+        postings: dict[str, list[int]] = {}
+        for i, key in enumerate(self.keys):
+            for gram in _trigrams(key):
+                postings.setdefault(gram, []).append(i)
+        self.postings = {g: np.asarray(ids, dtype=np.int32) for g, ids in postings.items()}
+        self.lengths = np.fromiter((len(k) for k in self.keys), dtype=np.int16, count=len(self.keys))
+
+    # -- exact ---------------------------------------------------------------------------------
+    def lookup(self, name: str) -> NameEntry | None:
+        """Exact lookup of a normalised name."""
+        return self.kb.names.get(name)
+
+    def _stripped(self, key: str) -> str:
+        words = [w for w in key.split() if w not in SALT_WORDS and w not in FORM_WORDS]
+        return " ".join(words)
+
+    def _spans(self, key: str) -> list[tuple[str, NameEntry]]:
+        """Known names inside a multi-word name, longest first, non-overlapping."""
+        tokens = [t for t in key.replace("/", " / ").replace("+", " + ").split()]
+        used = [False] * len(tokens)
+        found = []
+        for length in range(min(len(tokens), 6), 0, -1):
+            for start in range(len(tokens) - length + 1):
+                if any(used[start : start + length]):
+                    continue
+                span = " ".join(tokens[start : start + length])
+                entry = self.kb.names.get(span) if len(span) >= 3 else None
+                if entry:
+                    found.append((start, span, entry))
+                    used[start : start + length] = [True] * length
+        return [(span, entry) for _, span, entry in sorted(found, key=lambda f: f[0])]
+
+    # -- fuzzy ---------------------------------------------------------------------------------
+    def _shortlist(self, key: str) -> list[int]:
+        grams = [self.postings[g] for g in _trigrams(key) if g in self.postings]
+        if not grams:
+            return []
+        counts = np.bincount(np.concatenate(grams), minlength=len(self.keys))
+        slack = max(3, len(key) // 3)
+        counts[np.abs(self.lengths.astype(np.int32) - len(key)) > slack] = 0
+        top = min(self.shortlist, int(np.count_nonzero(counts)))
+        if top == 0:
+            return []
+        best = np.argpartition(counts, -top)[-top:]
+        return [int(i) for i in best if counts[i] > 0]
+
+    def fuzzy(self, key: str) -> list[Candidate]:
+        """Candidates scoring within reach of the cutoff, best first, one per drug."""
+        ids = self._shortlist(key)
+        if not ids:
+            return []
+        choices = [self.keys[i] for i in ids]
+        # processor=None: keys and query are already normalised by text.normalize.
+        scored = process.extract(key, choices, scorer=OSA.normalized_similarity, processor=None,
+                                 limit=len(choices),
+                                 score_cutoff=(self.cutoff - 2 * self.margin) / 100)
+        by_drug: dict[tuple[str, ...], Candidate] = {}
+        for name, score, _ in scored:
+            entry = self.kb.names[name]
+            if entry.ingredients not in by_drug or by_drug[entry.ingredients].score < score:
+                by_drug[entry.ingredients] = Candidate(entry.ingredients, name, 100 * score)
+        return sorted(by_drug.values(), key=lambda c: (-c.score, c.generic))
+
+    def _decide(self, candidates: list[Candidate]) -> MatchResult:
+        if not candidates or candidates[0].score < self.cutoff:
+            return MatchResult("unmatched", candidates=tuple(candidates[:5]))
+        best = candidates[0]
+        lookalikes = {g for i in best.ingredients for g in self.kb.lookalikes.get(i, ())}
+        rivals = [c for c in candidates[1:]
+                  if (c.score >= self.cutoff and best.score - c.score < self.margin)
+                  or (set(c.ingredients) & lookalikes and c.score >= self.cutoff - self.margin)]
+        if rivals:
+            return MatchResult("ambiguous", candidates=(best, *rivals))
+        return MatchResult("matched", "fuzzy", best)
+
+    # -- entry point ---------------------------------------------------------------------------
+    def _from_entry(self, entry: NameEntry, key: str, via: str | None = None) -> MatchResult:
+        if entry.via == "ambiguous":
+            return MatchResult("ambiguous", candidates=tuple(
+                Candidate(alt, key, 100.0) for alt in entry.alternatives))
+        if entry.via == "class_term":
+            # "antibiotics", "antiemetics": a class, not a drug we could check.
+            return MatchResult("unmatched")
+        return MatchResult("matched", via or entry.via, Candidate(entry.ingredients, key, 100.0))
+
+    def _exact(self, key: str) -> MatchResult | None:
+        entry = self.lookup(key)
+        if entry:
+            return self._from_entry(entry, key)
+        stripped = self._stripped(key)
+        entry = self.lookup(stripped) if stripped and stripped != key else None
+        if entry:
+            return self._from_entry(entry, stripped, "synonym" if entry.via == "exact" else None)
+        return None
+
+    def _explained(self, key: str, spans: list[tuple[str, NameEntry]]) -> bool:
+        """True when every word outside the matched spans is a dose, form, salt or descriptor."""
+        words = key.split()
+        covered = set()
+        for span, _ in spans:
+            n = len(span.split())
+            for i in range(len(words) - n + 1):
+                if " ".join(words[i : i + n]) == span:
+                    covered.update(range(i, i + n))
+                    break
+        return all(
+            i in covered or w in DESCRIPTOR_WORDS or w in FORM_WORDS or w in SALT_WORDS
+            or w.replace(".", "").isdigit()
+            for i, w in enumerate(words)
+        )
+
+    def _single(self, key: str) -> MatchResult:
+        """Match one name (no combination separators): exact, known span, then fuzzy."""
+        exact = self._exact(key)
+        if exact:
+            return exact
+        stripped = self._stripped(key) or key
+        spans = [(s, e) for s, e in self._spans(stripped) if e.via not in ("ambiguous", "class_term")]
+        if spans and self._explained(stripped, spans):
+            ingredients = tuple(sorted({i for _, e in spans for i in e.ingredients}))
+            via = spans[0][1].via if len(spans) == 1 else "synonym"
+            return MatchResult("matched", via, Candidate(ingredients, " + ".join(s for s, _ in spans), 100.0))
+        if len(stripped.replace(" ", "")) < self.min_fuzzy_length:
+            return MatchResult("unmatched")
+        return self._decide(self.fuzzy(stripped))
+
+    def match(self, parsed: ParsedMedication) -> MatchResult:
+        """Match one parsed medication."""
+        names = [normalize(n) for n in (parsed.name, *parsed.other_names)]
+        names = [n for n in names if n]
+        if not names:
+            return MatchResult("unmatched")
+        for key in names:
+            exact = self._exact(key)
+            if exact:
+                return exact
+        key = names[0]
+        parts = [p for p in _PART_SEPARATORS.split(key) if p]
+        if len(parts) < 2:
+            return self._single(key)
+        # "piperacilin/tazobactam", "hydrocodone + acetaminophen": every part must be a drug.
+        results = [self._single(p) for p in parts]
+        if any(r.status == "ambiguous" for r in results):
+            return MatchResult("ambiguous", candidates=tuple(c for r in results for c in r.candidates))
+        if any(r.status != "matched" for r in results):
+            return MatchResult("unmatched")
+        ingredients = tuple(sorted({i for r in results for i in r.ingredients}))
+        via = "fuzzy" if any(r.via == "fuzzy" for r in results) else "synonym"
+        score = min(r.best.score for r in results)
+        return MatchResult("matched", via, Candidate(ingredients, " + ".join(parts), score))

@@ -1,0 +1,144 @@
+"""Free-text medication lines -> ParsedMedication (name, strength, unit, form, route, frequency, PRN)."""
+
+import re
+from dataclasses import asdict, dataclass, field
+
+_BULLET = re.compile(r"^\s*(?:[-*\u2022\u00b7\u25aa\u25e6\u2023\u2043>]+|\(?\d{1,3}[.)]|[a-z][.)])\s+", re.I)
+_RXNORM_NOISE = re.compile(r"\b(?:N?DA|ANDA|BLA)\d{5,7}\b|^\s*\d+\s*HR\b", re.I)
+_BRACKET = re.compile(r"\[([^\]]+)\]")
+_UNITS = {
+    "mg": "mg", "milligram": "mg", "milligrams": "mg", "mcg": "mcg", "ug": "mcg", "µg": "mcg",
+    "microgram": "mcg", "micrograms": "mcg", "g": "g", "gm": "g", "gram": "g", "grams": "g",
+    "ml": "mL", "l": "L", "unit": "units", "units": "units", "u": "units", "iu": "IU",
+    "meq": "mEq", "mmol": "mmol", "%": "%", "mg/ml": "mg/mL", "mcg/ml": "mcg/mL", "mg/kg": "mg/kg",
+    "puff": "puff", "puffs": "puff", "drop": "drop", "drops": "drop",
+}
+_NUMBER = r"\d+(?:[.,]\d+)?(?:\s*/\s*\d+(?:[.,]\d+)?)*"
+_UNIT_RE = "|".join(sorted((re.escape(u) for u in _UNITS), key=len, reverse=True))
+_DOSE = re.compile(rf"^(?P<num>{_NUMBER})\s*(?P<unit>{_UNIT_RE})?$", re.I)
+_DOSE_IN_TEXT = re.compile(rf"(?<![\w.])(?P<num>{_NUMBER})\s*(?P<unit>{_UNIT_RE})(?![a-z])", re.I)
+_ROUTES = {
+    "po": "oral", "oral": "oral", "orally": "oral", "iv": "intravenous", "ivpb": "intravenous",
+    "intravenous": "intravenous", "sc": "subcutaneous", "sq": "subcutaneous", "subq": "subcutaneous",
+    "subcut": "subcutaneous", "subcutaneous": "subcutaneous", "im": "intramuscular",
+    "intramuscular": "intramuscular", "sl": "sublingual", "sublingual": "sublingual", "pr": "rectal",
+    "rectal": "rectal", "topical": "topical", "top": "topical", "inh": "inhalation",
+    "inhaled": "inhalation", "neb": "inhalation", "td": "transdermal", "transdermal": "transdermal",
+    "intranasal": "nasal", "nasal": "nasal", "ophthalmic": "ophthalmic", "ophth": "ophthalmic",
+}
+_FREQUENCY = re.compile(
+    r"\b(?:q\s?\d+(?:-\d+)?\s?(?:h|hr|hrs|hours?)|every\s+\d+(?:-\d+)?\s+(?:hours?|days?|weeks?)|"
+    r"q\.?\s?d\.?|qam|qpm|qhs|hs|bid|b\.i\.d\.?|tid|t\.i\.d\.?|qid|q\.i\.d\.?|qod|qwk|q\s?week|"
+    r"once\s+(?:a\s+)?(?:daily|weekly|monthly)|twice\s+(?:a\s+)?(?:daily|weekly)|"
+    r"(?:three|four)\s+times\s+(?:a\s+)?daily|daily|nightly|weekly|monthly|"
+    r"every\s+(?:morning|evening|night|other\s+day)|(?:days?|d)\s?\d+(?:\s?[-,]\s?\d+)+)\b",
+    re.I,
+)
+_PRN = re.compile(r"\b(?:prn|p\.r\.n\.?|as\s+needed)\b(?:\s+(?:for\s+)?(?P<why>.+))?", re.I)
+_FORM_WORDS = {
+    "tab", "tabs", "tablet", "tablets", "cap", "caps", "capsule", "capsules", "er", "xr", "sr",
+    "dr", "xl", "cr", "la", "ec", "odt", "inj", "injection", "injectable", "solution", "soln",
+    "susp", "suspension", "chewable", "extended", "delayed", "release", "film", "coated", "oral",
+    "auto-injector", "autoinjector", "injector", "pen", "vial", "syringe", "prefilled", "patch",
+    "cream", "ointment", "gel", "drops", "spray", "inhaler", "hfa", "powder", "elixir", "syrup",
+    "liquid", "lozenge", "suppository", "kit", "disintegrating", "sublingual", "transdermal",
+    "topical", "ophthalmic", "nasal", "intravenous", "subcutaneous", "intramuscular", "inhalation",
+}
+_STOP_WORDS = {"x", "take", "takes", "taking", "give", "for", "with", "then", "start", "started",
+               "stop", "stopped", "held", "hold", "last", "dose", "on", "per", "via"}
+
+
+@dataclass(frozen=True)
+class ParsedMedication:
+    """One medication entry as written, with what could be read off it."""
+
+    text: str
+    name: str
+    dose: float | None = None
+    dose_text: str | None = None
+    unit: str | None = None
+    form: str | None = None
+    route: str | None = None
+    frequency: str | None = None
+    prn: bool = False
+    indication: str | None = None
+    other_names: tuple[str, ...] = field(default=())
+
+    def as_dict(self) -> dict:
+        """The contract's `parsed` object: only the fields that were read."""
+        data = asdict(self)
+        data.pop("text")
+        data["other_names"] = list(self.other_names)
+        return {k: v for k, v in data.items() if v not in (None, False, [], "")}
+
+
+def split_lines(text: str) -> list[str]:
+    """Split a pasted list into medication lines, dropping blank lines, bullets and numbering."""
+    lines = []
+    for raw in text.splitlines():
+        line = _BULLET.sub("", raw).strip()
+        if line:
+            lines.append(line)
+    return lines
+
+
+def _number(text: str) -> float | None:
+    parts = re.split(r"\s*/\s*", text.replace(",", "."))
+    try:
+        return float(parts[0]) if len(parts) == 1 else None
+    except ValueError:
+        return None
+
+
+def _is_dose_token(token: str) -> bool:
+    return bool(_DOSE.match(token))
+
+
+def parse_line(line: str) -> ParsedMedication:
+    """Read name, strength, unit, form, route, frequency and PRN from one line."""
+    text = _BULLET.sub("", line).strip()
+    other_names = tuple(b.strip() for b in _BRACKET.findall(text) if b.strip())
+    work = _BRACKET.sub(" ", text)
+    work = _RXNORM_NOISE.sub(" ", work)
+    prn = _PRN.search(work)
+    indication = prn.group("why").strip() if prn and prn.group("why") else None
+    if prn:
+        work = work[: prn.start()]
+
+    tokens = work.replace(",", " ").split()
+    # Leading quantities ("0.3 ML Epinephrine ...") are not part of the name.
+    while tokens and (_is_dose_token(tokens[0]) or tokens[0].lower() in _UNITS):
+        tokens.pop(0)
+    name_tokens: list[str] = []
+    for token in tokens:
+        low = token.lower().strip(".;:")
+        if (_is_dose_token(token) or low in _ROUTES or low in _STOP_WORDS
+                or (low in _FORM_WORDS and name_tokens) or _FREQUENCY.fullmatch(low)):
+            break
+        name_tokens.append(token)
+    name = " ".join(name_tokens).strip(" ,;:-")
+    rest = work[len(" ".join(tokens[: len(name_tokens)])):] if name_tokens else work
+
+    dose = unit = dose_text = None
+    found = _DOSE_IN_TEXT.search(rest)
+    if found:
+        dose_text = re.sub(r"\s+", "", found.group("num"))
+        dose = _number(dose_text)
+        unit = _UNITS[found.group("unit").lower()]
+    lowered = [t.lower().strip(".,;:") for t in rest.split()]
+    route = next((_ROUTES[t] for t in lowered if t in _ROUTES), None)
+    form_words = [t for t in lowered if t in _FORM_WORDS and t not in _ROUTES]
+    frequency = _FREQUENCY.search(rest)
+    return ParsedMedication(
+        text=line.strip(),
+        name=name,
+        dose=dose,
+        dose_text=dose_text if dose is None else None,
+        unit=unit,
+        form=" ".join(form_words) or None,
+        route=route,
+        frequency=frequency.group(0) if frequency else None,
+        prn=bool(prn),
+        indication=indication,
+        other_names=other_names,
+    )

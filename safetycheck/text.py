@@ -1,0 +1,16 @@
+"""Name normalisation shared by the knowledge loader and the matcher."""
+
+import re
+import unicodedata
+
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'"})
+_NOT_NAME = re.compile(r"[^a-z0-9'+/#\-]+")
+
+
+def normalize(name: str) -> str:
+    """Lower-case, strip accents and punctuation, collapse spaces: the key every name lookup uses."""
+    if not name.isascii():
+        name = name.translate(_APOSTROPHES)
+        name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    text = name.lower().replace(".", " ")
+    return _NOT_NAME.sub(" ", text).strip(" -/+'")

@@ -1,0 +1,133 @@
+"""Matching: exact and synonym first, fuzzy last; look-alikes never corrected into each other."""
+
+import pytest
+
+from safetycheck.matching import Matcher
+from safetycheck.parsing import parse_line
+
+
+def match(checker, text):
+    return checker.matcher.match(parse_line(text))
+
+
+@pytest.mark.parametrize(
+    ("text", "ingredients", "via"),
+    [
+        ("ciprofloxacin 500 mg", ("ciprofloxacin",), "exact"),
+        ("Cipro 500 mg PO BID", ("ciprofloxacin",), "brand"),
+        ("Eliquis 5 mg PO BID", ("apixaban",), "brand"),
+        ("ASA 81mg daily", ("aspirin",), "synonym"),
+        ("HCTZ 25 mg daily", ("hydrochlorothiazide",), "synonym"),
+        ("MTX 15 mg weekly", ("methotrexate",), "synonym"),
+        ("rifampicin 600 mg", ("rifampin",), "synonym"),
+        ("ixazomib citrate 4 mg", ("ixazomib",), "synonym"),
+        ("pantoprazole sodium 40 mg", ("pantoprazole",), "synonym"),
+        ("24 HR Metformin hydrochloride 500 MG Extended Release Oral Tablet", ("metformin",), None),
+        ("Carbamazepine[Tegretol]", ("carbamazepine",), "exact"),
+        ("NDA020800 0.3 ML Epinephrine 1 MG/ML Auto-Injector", ("epinephrine",), "exact"),
+        ("Paxlovid 300/100 mg", ("nirmatrelvir", "ritonavir"), "brand"),
+        ("Talicia", ("amoxicillin", "omeprazole", "rifabutin"), "brand"),
+        ("Kaletra", ("lopinavir", "ritonavir"), "brand"),
+        ("Vimovo 500/20 mg", ("esomeprazole", "naproxen"), "brand"),
+        ("Voquezna Triple Pak", ("amoxicillin", "clarithromycin", "vonoprazan"), "brand"),
+        ("Zegerid 40 mg", ("omeprazole", "sodium bicarbonate"), "brand"),
+        ("Ninlaro 4 mg", ("ixazomib",), "brand"),
+        ("Sarclisa", ("isatuximab",), "brand"),
+        ("Blenrep", ("belantamab mafodotin",), "brand"),
+    ],
+)
+def test_exact_brand_synonym_salt_and_combination(checker, text, ingredients, via):
+    result = match(checker, text)
+    assert result.status == "matched"
+    assert result.ingredients == ingredients
+    if via:
+        assert result.via == via
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["hydroxyzine", "hydralazine", "Celexa", "Celebrex", "oxcarbazepine", "carbamazepine",
+     "pentobarbital", "phenobarbital", "esomeprazole", "omeprazole", "fosphenytoin", "phenytoin",
+     "rifaximin", "rifampin", "lisinopril", "metformin", "azithromycin"],
+)
+def test_known_names_land_on_themselves(checker, kb, name):
+    result = match(checker, name)
+    assert result.status == "matched"
+    assert result.via != "fuzzy"
+    assert result.ingredients == kb.names[name.lower()].ingredients
+
+
+def test_look_alike_brands_keep_their_own_generic(checker):
+    assert match(checker, "Celexa 20 mg").ingredients == ("citalopram",)
+    assert match(checker, "Celebrex 200 mg").ingredients == ("celecoxib",)
+
+
+@pytest.mark.parametrize(
+    ("text", "ingredients"),
+    [
+        ("dexamethason 40 mg weekly", ("dexamethasone",)),
+        ("pomalidomid 4 mg", ("pomalidomide",)),
+        ("lisinoprl 10 mg", ("lisinopril",)),
+        ("fluvoxamin 50 mg", ("fluvoxamine",)),
+        ("metfromin 500 mg", ("metformin",)),
+        ("esomeprazoel 40 mg", ("esomeprazole",)),
+    ],
+)
+def test_misspellings_are_fuzzy_matched_with_a_score(checker, text, ingredients):
+    result = match(checker, text)
+    assert (result.status, result.via, result.ingredients) == ("matched", "fuzzy", ingredients)
+    assert 80 <= result.best.score < 100
+
+
+def test_partial_ratio_trap_is_avoided(checker):
+    # partial_ratio would give omeprazole 100 for this esomeprazole misspelling.
+    result = match(checker, "esomeprazoel")
+    assert (result.via, result.ingredients) == ("fuzzy", ("esomeprazole",))
+
+
+def test_near_tie_between_different_drugs_is_ambiguous(kb):
+    matcher = Matcher(kb, score_cutoff=70, margin=30)
+    result = matcher.match(parse_line("hydroxazine"))
+    assert result.status == "ambiguous"
+    generics = {c.generic for c in result.candidates}
+    assert len(generics) >= 2
+    assert result.ingredients == ()
+
+
+def test_lookalike_partner_within_reach_makes_a_fuzzy_match_ambiguous(kb):
+    # 'hydrazyne' sits between hydroxyzine and hydralazine; neither may be chosen.
+    matcher = Matcher(kb, score_cutoff=60, margin=10)
+    result = matcher.match(parse_line("hydralyzine"))
+    assert result.status in ("ambiguous", "unmatched")
+    assert result.ingredients == ()
+
+
+@pytest.mark.parametrize("text", ["zorbatrexine 10 mg", "see attached", "NKDA", "xq", "compression stockings"])
+def test_unknown_text_is_unmatched(checker, text):
+    result = match(checker, text)
+    assert result.status == "unmatched"
+    assert result.ingredients == ()
+
+
+def test_short_names_are_never_fuzzy_matched(checker):
+    assert match(checker, "ASX").status == "unmatched"
+
+
+def test_classes_come_with_the_authority_that_states_them(checker, kb):
+    cipro = checker.match_texts(["Cipro 500 mg"])[0]
+    assert "CYP1A2_MODERATE_INHIBITOR" in cipro.classes
+    assert "CYP1A2_STRONG_INHIBITOR" in cipro.classes
+    authorities = {(m.drug_class, m.authority) for m in kb.classes_of("ciprofloxacin")}
+    assert ("CYP1A2_MODERATE_INHIBITOR", "fda") in authorities
+    assert ("CYP1A2_STRONG_INHIBITOR", "label") in authorities
+    assert ("CYP1A2_STRONG_INHIBITOR", "protocol") in authorities
+    assert ("CYP1A2_STRONG_INHIBITOR", "fda") not in authorities
+
+
+def test_combination_product_carries_every_ingredient_class(checker):
+    talicia = checker.match_texts(["Talicia"])[0]
+    assert "PPI" in talicia.classes
+    assert any(c.startswith("CYP3A_") for c in talicia.classes)
+    voquezna = checker.match_texts(["Voquezna Triple Pak"])[0]
+    assert "CYP3A_STRONG_INHIBITOR" in voquezna.classes
+    assert "PPI" not in voquezna.classes and "PCAB" in voquezna.classes
