@@ -25,7 +25,7 @@ run: install
 	$(VENV)/bin/gunicorn --bind 127.0.0.1:$(PORT) --workers $(WEB_CONCURRENCY) --access-logfile - wsgi:app
 
 test: install
-	$(VENV)/bin/ruff check safetycheck tests bench migrations wsgi.py
+	$(VENV)/bin/ruff check safetycheck tests bench wsgi.py
 	$(PY) -m pytest
 
 bench: install

@@ -93,7 +93,7 @@ class Matcher:
             for gram in _trigrams(key):
                 postings.setdefault(gram, []).append(i)
         self.postings = {g: np.asarray(ids, dtype=np.int32) for g, ids in postings.items()}
-        self.lengths = np.fromiter((len(k) for k in self.keys), dtype=np.int16, count=len(self.keys))
+        self.lengths = np.fromiter((len(k) for k in self.keys), dtype=np.int32, count=len(self.keys))
 
     # -- exact ---------------------------------------------------------------------------------
     def lookup(self, name: str) -> NameEntry | None:
@@ -122,17 +122,19 @@ class Matcher:
 
     # -- fuzzy ---------------------------------------------------------------------------------
     def _shortlist(self, key: str) -> list[int]:
-        grams = [self.postings[g] for g in _trigrams(key) if g in self.postings]
+        """Names sharing enough trigrams with the key and of similar length, most shared first."""
+        query = _trigrams(key)
+        grams = [self.postings[g] for g in query if g in self.postings]
         if not grams:
             return []
         counts = np.bincount(np.concatenate(grams), minlength=len(self.keys))
+        # Two edits leave roughly half of a name's trigrams intact; fewer shared means no match.
+        ids = np.flatnonzero(counts >= max(2, int(0.4 * len(query))))
         slack = max(3, len(key) // 3)
-        counts[np.abs(self.lengths.astype(np.int32) - len(key)) > slack] = 0
-        top = min(self.shortlist, int(np.count_nonzero(counts)))
-        if top == 0:
-            return []
-        best = np.argpartition(counts, -top)[-top:]
-        return [int(i) for i in best if counts[i] > 0]
+        ids = ids[np.abs(self.lengths[ids] - len(key)) <= slack]
+        if len(ids) > self.shortlist:
+            ids = ids[np.argpartition(counts[ids], -self.shortlist)[-self.shortlist:]]
+        return ids.tolist()
 
     def fuzzy(self, key: str) -> list[Candidate]:
         """Candidates scoring within reach of the cutoff, best first, one per drug."""
