@@ -1,10 +1,23 @@
-"""The only core entry point: parse -> match -> (rules -> labs) -> result, with no I/O."""
+"""The only core entry point: parse -> match -> rules -> labs -> result, with no I/O."""
 
 from dataclasses import dataclass
+from datetime import date
 
 from .knowledge import KnowledgeBase
+from .labs import derive, normalize_labs
 from .matching import Matcher, MatchResult
+from .models import SEVERITY_ORDER, CheckRequest, DoseRecommendation, InputError, MedicationInput
 from .parsing import ParsedMedication, parse_line
+from .rules import (
+    Context,
+    Med,
+    conditional_needs,
+    dose_modifications,
+    eligibility,
+    exclusions,
+    interactions,
+    thrombosis,
+)
 
 
 @dataclass(frozen=True)
@@ -55,3 +68,111 @@ class Checker:
     def match_texts(self, texts: list[str]) -> list[MedicationResult]:
         """Parse and match free-text medication lines."""
         return [self.classify(parse_line(text), i) for i, text in enumerate(texts)]
+
+
+
+def _parsed_from_fields(med: MedicationInput) -> ParsedMedication:
+    return ParsedMedication(text=med.name, name=med.name, dose=med.dose, unit=med.unit, route=med.route,
+                            frequency=med.frequency)
+
+
+def run_check(checker: Checker, request: CheckRequest) -> dict:
+    """Parse, match, apply every rule, and return the contract's response body (without ids)."""
+    kb = checker.kb
+    regimen = kb.regimens.get(request.regimen)
+    if regimen is None:
+        raise InputError({"regimen": [f"Unknown regimen; one of {sorted(kb.regimens)}."]})
+    protocol = None
+    if request.protocol:
+        protocol = kb.protocols.get(request.protocol)
+        if protocol is None:
+            raise InputError({"protocol": [f"Unknown protocol; one of {sorted(kb.protocols)}."]})
+        if protocol["regimen"] != regimen["id"]:
+            raise InputError({"protocol": [f"Protocol {protocol['id']} is for regimen {protocol['regimen']}, "
+                                           f"not {regimen['id']}."]})
+    labs = normalize_labs(request.labs, kb)
+    patient = dict(request.patient)
+    results, meds = [], []
+    for i, med in enumerate(request.medications):
+        parsed = parse_line(med.text) if med.text else _parsed_from_fields(med)
+        result = checker.classify(parsed, i)
+        results.append(result)
+        meds.append(Med(i, result.match.ingredients, parsed, med.last_dose_date))
+    ctx = Context(kb=kb, mode=request.mode, regimen=regimen, protocol=protocol,
+                  day_of_check=request.date or date.today(), cycle_day=request.day, patient=patient,
+                  toxicities=dict(request.toxicities), current_doses=dict(request.current_doses), labs=labs,
+                  derived=derive(labs, patient, kb), meds=meds)
+    for result in results:
+        if result.match.status != "matched":
+            code = "UNMATCHED_MEDICATION" if result.match.status == "unmatched" else "AMBIGUOUS_MEDICATION"
+            options = ", ".join(c.generic for c in result.match.candidates)
+            ctx.warn({"id": f"{result.match.status}-medication", "code": code, "severity": "moderate",
+                      "source": {"title": "safetycheck matcher", "section": "fail closed: not checked"},
+                      "action": "Identify this medication; it was not checked against any rule."},
+                     f"'{result.parsed.text}' could not be identified"
+                     + (f" (could be: {options})" if options else "") + ".",
+                     "medication", medication_index=result.index)
+    interactions(ctx)
+    exclusions(ctx)
+    if request.mode == "screening":
+        eligibility(ctx)
+    else:
+        thrombosis(ctx)
+        dose_modifications(ctx)
+    warned = conditional_needs(ctx) if request.mode == "dispensing" else set()
+    for field_name, rule_ids in sorted(ctx.missing.items()):
+        if field_name in warned:
+            continue
+        code = "MISSING_LAB" if field_name.startswith("labs.") else "MISSING_PATIENT_DATA"
+        ctx.warn({"id": "missing-input", "code": code, "severity": "moderate",
+                  "source": {"title": "safetycheck",
+                             "section": "fail closed: a rule without its input is not assessed"},
+                  "action": f"Provide {field_name}."},
+                 f"{field_name} is needed by {', '.join(sorted(rule_ids))}; not assessed.", "missing_input",
+                 field=field_name)
+    warnings = sorted(ctx.warnings, key=lambda w: (SEVERITY_ORDER[w.severity], w.rule_id,
+                                                   -1 if w.medication_index is None else w.medication_index))
+    return {
+        "ruleset_version": kb.version,
+        "regimen": regimen["id"],
+        "protocol": protocol["id"] if protocol else None,
+        "mode": request.mode,
+        "verdict": verdict(warnings, ctx.missing),
+        "medications": [r.as_dict(kb) for r in results],
+        "warnings": [w.as_dict() for w in warnings],
+        "dose_recommendations": [d.as_dict() for d in merge_doses(ctx.doses)],
+        "derived": ctx.derived,
+        "missing": sorted(ctx.missing),
+        "protocol_flags": [{"id": f["id"], "text": f["text"], "note": f["note"]}
+                           for f in (protocol["flagged"] if protocol else [])],
+    }
+
+
+def verdict(warnings, missing) -> str:
+    """block on any critical; review on major/moderate or anything not assessed; else pass."""
+    severities = {w.severity for w in warnings}
+    if "critical" in severities:
+        return "block"
+    if severities & {"major", "moderate"} or missing:
+        return "review"
+    return "pass"
+
+
+def merge_doses(doses: list[DoseRecommendation]) -> list[DoseRecommendation]:
+    """One recommendation per drug: a hold wins; otherwise the lowest target dose."""
+    merged: dict[str, DoseRecommendation] = {}
+    rank = {"discontinue": 0, "hold": 1, "reduce": 2}
+    for d in doses:
+        best = merged.get(d.drug)
+        if best is None:
+            merged[d.drug] = d
+            continue
+        ids = best.rule_ids + d.rule_ids
+        if (rank[d.action], d.recommended_mg or 0) < (rank[best.action], best.recommended_mg or 0):
+            d.rule_ids = ids
+            d.reason = f"{d.reason} | {best.reason}"
+            merged[d.drug] = d
+        else:
+            best.rule_ids = ids
+            best.reason = f"{best.reason} | {d.reason}"
+    return [merged[k] for k in sorted(merged)]

@@ -49,7 +49,17 @@ class KnowledgeBase:
     lookalikes: Mapping[str, frozenset[str]]
     drug_ids: Mapping[str, Mapping[str, str]]
     vocabulary_version: str
-    extras: Mapping[str, object] = field(default_factory=dict)
+    labs: Mapping[str, dict] = field(default_factory=dict)
+    ctcae: Mapping[str, dict] = field(default_factory=dict)
+    regimens: Mapping[str, dict] = field(default_factory=dict)
+    dose_levels: Mapping[str, dict] = field(default_factory=dict)
+    protocols: Mapping[str, dict] = field(default_factory=dict)
+    interaction_rules: tuple = ()
+    prophylaxis_rules: tuple = ()
+    bleeding_rules: tuple = ()
+    dose_rules: tuple = ()
+    needs: Mapping[str, dict] = field(default_factory=dict)
+    needs_when: tuple = ()
 
     def classes_of(self, drug: str) -> tuple[Membership, ...]:
         """Every class membership recorded for a generic."""

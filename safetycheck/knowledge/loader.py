@@ -12,6 +12,7 @@ from ..errors import DataFileError
 from ..text import normalize
 from . import vocabulary
 from .base import DrugClass, KnowledgeBase, Membership, NameEntry
+from .clinical import load_clinical
 from .schemas import DRUG_LIST_FILES
 
 CORTICOSTEROID = "SYSTEMIC_CORTICOSTEROID"
@@ -208,9 +209,24 @@ def load_knowledge_base(data_dir, vocab=None) -> KnowledgeBase:
                     lookalikes[x].add(y)
                     lookalikes[y].add(x)
 
+    clinical = load_clinical(data_dir, problems, known, classes)
     if problems:
         raise DataFileError(problems)
+    regimens_file = clinical["regimens.toml"]
+    interactions = clinical["rules/interactions.toml"]
+    dose = clinical["rules/dose_modifications.toml"]
     return KnowledgeBase(
+        labs=clinical["labs.toml"],
+        ctcae=clinical["ctcae.toml"],
+        regimens={r["id"]: r for r in regimens_file["regimen"]},
+        dose_levels={normalize(d["drug"]): d for d in regimens_file["dose_levels"]},
+        protocols={p["id"]: p for p in clinical["protocols.toml"]["protocol"]},
+        interaction_rules=tuple(interactions["rule"]),
+        prophylaxis_rules=tuple(interactions["prophylaxis"]),
+        bleeding_rules=tuple(interactions["bleeding"]),
+        dose_rules=tuple(dose["rule"]),
+        needs={n["drug"]: n for n in dose["needs"]},
+        needs_when=tuple(dose["needs_when"]),
         version=content_hash(data_dir, vocab.sha256),
         names=names,
         generics=frozenset(generics),

@@ -1,0 +1,103 @@
+"""Lab units, derived values (creatinine clearance, eGFR, corrected calcium) and CTCAE grades."""
+
+from .knowledge import KnowledgeBase
+from .models import InputError, LabValue
+
+_UNIT_SPELLINGS = str.maketrans({"µ": "u", "μ": "u", "³": "3", " ": ""})
+
+
+def _unit_key(unit: str) -> str:
+    return unit.translate(_UNIT_SPELLINGS).replace("^", "*").lower()
+
+
+def normalize_labs(raw: dict, kb: KnowledgeBase) -> dict[str, LabValue]:
+    """Convert every lab to its canonical unit; an unknown unit or impossible value is an InputError."""
+    errors: dict = {}
+    labs: dict[str, LabValue] = {}
+    for key, sent in raw.items():
+        spec = kb.labs.get(key)
+        if spec is None:
+            errors[key] = ["Unknown lab."]
+            continue
+        factors = {_unit_key(u): f for u, f in spec["units"].items()}
+        factor = factors.get(_unit_key(sent["unit"]))
+        if factor is None:
+            errors[key] = {"unit": [f"Unit '{sent['unit']}' is not understood for {spec['name']}; "
+                                    f"accepted: {', '.join(spec['units'])}."]}
+            continue
+        value = sent["value"] * factor
+        low, high = spec["bounds"]
+        if not low <= value <= high:
+            errors[key] = {"value": [f"{sent['value']} {sent['unit']} = {value:g} {spec['unit']} is outside "
+                                     f"the plausible range {low:g}-{high:g} {spec['unit']}; check the unit."]}
+            continue
+        uln = sent.get("uln")
+        lln = sent.get("lln")
+        labs[key] = LabValue(key, value, spec["unit"], None if uln is None else uln * factor,
+                             None if lln is None else lln * factor, dict(sent))
+    if errors:
+        raise InputError({"labs": errors})
+    return labs
+
+
+def cockcroft_gault(age: float, weight_kg: float, sex: str, creatinine_mg_dl: float) -> float:
+    """CrCl (mL/min) = (140 - age) x weight / (72 x SCr), x 0.85 if female; total body weight, SCr as measured."""
+    crcl = (140 - age) * weight_kg / (72 * creatinine_mg_dl)
+    return crcl * 0.85 if sex == "female" else crcl
+
+
+def mdrd(age: float, sex: str, creatinine_mg_dl: float) -> float:
+    """IDMS-traceable 4-variable MDRD eGFR (mL/min/1.73 m2), without the race coefficient."""
+    egfr = 175 * creatinine_mg_dl ** -1.154 * age ** -0.203
+    return egfr * 0.742 if sex == "female" else egfr
+
+
+def corrected_calcium(calcium_mg_dl: float, albumin_g_dl: float) -> float:
+    """Payne: measured Ca + 0.8 x (4.0 - albumin), mg/dL."""
+    return calcium_mg_dl + 0.8 * (4.0 - albumin_g_dl)
+
+
+def ctcae_grade(lab: LabValue, table: dict) -> dict:
+    """CTCAE v5.0 grade of a lab from its bands; grade 1 needs the LLN/ULN the bands name."""
+    for band in table["bands"]:
+        if "below" in band and lab.value < band["below"]:
+            return {"grade": band["grade"], "term": table["term"], "version": "5.0"}
+        if band.get("below_lln"):
+            if lab.lln is None:
+                return {"grade": "0-1", "term": table["term"], "version": "5.0",
+                        "note": "grade 1 vs 0 needs the lab's lower limit of normal (lln)"}
+            if lab.value < lab.lln:
+                return {"grade": band["grade"], "term": table["term"], "version": "5.0"}
+        if "above_uln" in band:
+            if lab.uln is None:
+                return {"grade": None, "term": table["term"], "version": "5.0", "note": "needs uln"}
+            if lab.value > band["above_uln"] * lab.uln:
+                return {"grade": band["grade"], "term": table["term"], "version": "5.0"}
+    return {"grade": 0, "term": table["term"], "version": "5.0"}
+
+
+def derive(labs: dict[str, LabValue], patient: dict, kb: KnowledgeBase) -> dict:
+    """Every derived value that the inputs allow, each with its method."""
+    derived: dict = {}
+    creatinine = labs.get("creatinine")
+    age, weight, sex = patient.get("age_years"), patient.get("weight_kg"), patient.get("sex")
+    if creatinine and age is not None and weight is not None and sex in ("female", "male"):
+        derived["crcl_ml_min"] = {
+            "value": round(cockcroft_gault(age, weight, sex, creatinine.value), 1),
+            "method": "cockcroft-gault", "weight": "total body weight", "scr_rounding": "none",
+            "unit": "mL/min",
+        }
+    if creatinine and age is not None and sex in ("female", "male"):
+        derived["egfr_mdrd"] = {
+            "value": round(mdrd(age, sex, creatinine.value), 1),
+            "method": "mdrd-idms-175, no race coefficient", "unit": "mL/min/1.73m2",
+        }
+    if "calcium" in labs and "albumin" in labs:
+        derived["corrected_calcium_mg_dl"] = {
+            "value": round(corrected_calcium(labs["calcium"].value, labs["albumin"].value), 2),
+            "method": "payne",
+        }
+    grades = {key: ctcae_grade(labs[key], table) for key, table in kb.ctcae.items() if key in labs}
+    if grades:
+        derived["ctcae"] = grades
+    return derived

@@ -1,0 +1,465 @@
+"""Clinical rules over a check's context: interactions, thrombosis, protocol exclusions, eligibility
+and dose modification. Every rule is a data row (data/); this module holds the few rule kinds."""
+
+import calendar
+import operator
+import re
+import string
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from .knowledge import KnowledgeBase
+from .models import DoseRecommendation, LabValue, Warning
+
+OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+NON_SYSTEMIC_ROUTES = {"topical", "inhalation", "ophthalmic", "nasal"}
+_EVERY_HOURS = re.compile(r"(?:q|every)\s*(\d+)\s*(?:h|hr|hrs|hours?)\b", re.I)
+_PER_DAY = [
+    (re.compile(r"\b(?:qid|q\.i\.d|four times)", re.I), 4),
+    (re.compile(r"\b(?:tid|t\.i\.d|three times)", re.I), 3),
+    (re.compile(r"\b(?:bid|b\.i\.d|twice daily|twice a day|bd)\b", re.I), 2),
+    (re.compile(r"\b(?:qod|every other day)\b", re.I), 0.5),
+    (re.compile(r"\b(?:weekly|qwk|q\s?week|once a week)\b", re.I), 1 / 7),
+    (re.compile(r"\b(?:daily|qd|q\.d|od|once|qam|qpm|qhs|hs|nightly|every (?:morning|evening|night))\b", re.I), 1),
+]
+
+
+class _Formatter(string.Formatter):
+    """Message templates: a value that is absent prints as 'n/a' instead of failing."""
+
+    def format_field(self, value, format_spec):
+        if value is None:
+            return "n/a"
+        return super().format_field(value, format_spec)
+
+
+def fmt(template: str, values: dict) -> str:
+    """Fill a message template from the check's values."""
+    return _Formatter().vformat(template, (), _Defaulting(values))
+
+
+class _Defaulting(dict):
+    def __missing__(self, key):
+        return None
+
+
+def add_months(day: date, months: int) -> date:
+    """Same day of the month `months` later (last day of a shorter month)."""
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def per_day(frequency: str | None) -> float | None:
+    """Administrations per day read from a frequency, or None when it cannot be read."""
+    if not frequency:
+        return None
+    hours = _EVERY_HOURS.search(frequency)
+    if hours and int(hours.group(1)) > 0:
+        return 24 / int(hours.group(1))
+    for pattern, times in _PER_DAY:
+        if pattern.search(frequency):
+            return times
+    return None
+
+
+@dataclass
+class Med:
+    """A matched medication as the rules see it."""
+
+    index: int
+    ingredients: tuple[str, ...]
+    parsed: object
+    last_dose_date: date | None
+
+
+@dataclass
+class Context:
+    """Everything the rules read, and what they found."""
+
+    kb: KnowledgeBase
+    mode: str
+    regimen: dict
+    protocol: dict | None
+    day_of_check: date
+    cycle_day: int | None
+    patient: dict
+    toxicities: dict
+    current_doses: dict
+    labs: dict[str, LabValue]
+    derived: dict
+    meds: list[Med]
+    warnings: list[Warning] = field(default_factory=list)
+    doses: list[DoseRecommendation] = field(default_factory=list)
+    fired: set = field(default_factory=set)
+    missing: dict = field(default_factory=dict)
+
+    @property
+    def regimen_drugs(self) -> set[str]:
+        return set(self.regimen["drugs"])
+
+    def current(self, med: Med) -> bool:
+        """Taken now: no last dose date, or a last dose on or after the check date."""
+        return med.last_dose_date is None or med.last_dose_date >= self.day_of_check
+
+    def need(self, field_name: str, rule_id: str) -> None:
+        self.missing.setdefault(field_name, set()).add(rule_id)
+
+    def values(self) -> dict:
+        values = {k: v.value for k, v in self.labs.items()}
+        values.update({k: v for k, v in self.patient.items() if v is not None})
+        values.update({k: v for k, v in self.toxicities.items() if v is not None})
+        values.update({k: v["value"] for k, v in self.derived.items() if isinstance(v, dict) and "value" in v})
+        return values
+
+    def authorities(self, drug: str, classes, allowed, label_scope=None, protocol_scope=None) -> list[str]:
+        """Which allowed authorities put `drug` in one of `classes` (label rows only for label_scope)."""
+        found = []
+        for m in self.kb.classes_of(drug):
+            if m.drug_class not in classes or (allowed and m.authority not in allowed):
+                continue
+            if m.authority == "label" and label_scope and m.scope != label_scope:
+                continue
+            if m.authority == "protocol" and m.scope != protocol_scope:
+                continue
+            name = f"{m.authority} ({m.scope})" if m.scope else m.authority
+            if name not in found:
+                found.append(name)
+        return found
+
+    def warn(self, rule: dict, message: str, kind: str, **extra) -> Warning:
+        warning = Warning(rule_id=rule["id"], code=rule["code"], severity=rule.get("severity", "moderate"),
+                          kind=kind, message=message, source=dict(rule["source"]) if isinstance(
+                              rule["source"], dict) else {"title": rule["source"]},
+                          action=rule.get("action"), **extra)
+        self.warnings.append(warning)
+        self.fired.add((rule["id"], extra.get("drug")))
+        return warning
+
+    def recommend(self, drug: str, action: str, to_mg: float | None, reason: str, source: dict,
+                  rule_id: str) -> bool:
+        """Add a dose recommendation; False when the current dose already satisfies a reduction."""
+        current = self.current_doses.get(drug)
+        if action == "reduce" and current is not None and current <= to_mg:
+            return False
+        self.doses.append(DoseRecommendation(drug, action, current, to_mg if action == "reduce" else None,
+                                             reason, dict(source), [rule_id]))
+        return True
+
+
+# -- conditions ---------------------------------------------------------------------------------
+def check_condition(cond: dict, ctx: Context) -> tuple[bool | None, list[str]]:
+    """Evaluate one closed condition: (result, inputs that were missing)."""
+    if "lab" in cond:
+        lab = ctx.labs.get(cond["lab"])
+        if lab is None:
+            return None, [f"labs.{cond['lab']}"]
+        if "uln" in cond:
+            if lab.uln is None:
+                return None, [f"labs.{cond['lab']}.uln"]
+            return OPS[cond["op"]](lab.value, cond["uln"] * lab.uln), []
+        return OPS[cond["op"]](lab.value, cond["value"]), []
+    if "derived" in cond:
+        value = ctx.derived.get(cond["derived"])
+        if value is None:
+            return None, [f"derived.{cond['derived']}"]
+        return OPS[cond["op"]](value["value"], cond["value"]), []
+    source, name = ("patient", cond["patient"]) if "patient" in cond else ("toxicities", cond["toxicity"])
+    value = (ctx.patient if source == "patient" else ctx.toxicities).get(name)
+    if value is None:
+        if source == "toxicities":
+            return False, []  # a toxicity that is not reported is not present
+        if name == "child_pugh_class":
+            return False, []  # asked for (needs_when) only when bilirubin suggests hepatic impairment
+        return None, [f"{source}.{name}"]
+    if "is_" in cond:
+        return bool(value) is cond["is_"], []
+    if "in_" in cond:
+        return str(value) in cond["in_"], []
+    return OPS[cond["op"]](value, cond["value"]), []
+
+
+def check_any(conds: list[dict], ctx: Context) -> tuple[bool | None, list[str]]:
+    """True if any condition holds; None if none holds and some could not be assessed."""
+    missing: list[str] = []
+    for cond in conds:
+        result, need = check_condition(cond, ctx)
+        if result:
+            return True, []
+        missing += need
+    return (None, missing) if missing else (False, [])
+
+
+def _expand_missing(field_name: str, ctx: Context) -> list[str]:
+    """A derived value is missing because of the inputs it is computed from."""
+    if field_name != "derived.crcl_ml_min":
+        return [field_name]
+    needed = [] if "creatinine" in ctx.labs else ["labs.creatinine"]
+    return needed + [f"patient.{n}" for n in ("age_years", "weight_kg", "sex") if ctx.patient.get(n) is None]
+
+
+# -- A: interactions ----------------------------------------------------------------------------
+def interactions(ctx: Context) -> None:
+    """Class x regimen-drug interactions, judged for co-administration now."""
+    for rule in ctx.kb.interaction_rules:
+        if rule["affects"] not in ctx.regimen_drugs:
+            continue
+        for med in ctx.meds:
+            if not ctx.current(med):
+                continue
+            for drug in med.ingredients:
+                if drug in ctx.regimen_drugs or (rule.get("unless_rule"), drug) in ctx.fired:
+                    continue
+                found = ctx.authorities(drug, rule["classes"], rule["authorities"], label_scope=rule["affects"])
+                if found:
+                    _fire_interaction(ctx, rule, drug, med.index, ", ".join(found))
+        if rule.get("also_when_smoker") and ctx.patient.get("smoker"):
+            _fire_interaction(ctx, rule, "tobacco smoke (patient.smoker)", None, "patient.smoker")
+
+
+def _fire_interaction(ctx: Context, rule: dict, drug: str, index: int | None, authority: str) -> None:
+    message = fmt(rule["message"], {"drug": drug, "authority": authority})
+    ctx.warn(rule, message, "interaction", drug=drug, affects=rule["affects"], medication_index=index,
+             authority=authority)
+    dose = rule.get("dose")
+    if dose:
+        ctx.recommend(dose["drug"], dose["action"], dose.get("to_mg"), message, rule["source"], rule["id"])
+
+
+# -- B: thrombosis and bleeding -----------------------------------------------------------------
+def thrombosis(ctx: Context) -> None:
+    """Thromboprophylaxis with IMiDs; anticoagulants and antiplatelets with low platelets."""
+    groups = {c.id: c.group for c in ctx.kb.classes.values()}
+    for rule in ctx.kb.prophylaxis_rules:
+        imids = [d for d in sorted(ctx.regimen_drugs) if ctx.authorities(d, rule["regimen_classes"], None)]
+        if not imids:
+            continue
+        covered = any(groups.get(m.drug_class) in rule["needs_groups"]
+                      for med in ctx.meds if ctx.current(med)
+                      for d in med.ingredients for m in ctx.kb.classes_of(d))
+        if not covered:
+            ctx.warn(rule, fmt(rule["message"], {"regimen_drug": " and ".join(imids)}), "thrombosis",
+                     affects=imids[0])
+    for rule in ctx.kb.bleeding_rules:
+        for med in ctx.meds:
+            if not ctx.current(med):
+                continue
+            for drug in med.ingredients:
+                if not ctx.authorities(drug, rule["classes"], None) or (rule.get("unless_rule"), drug) in ctx.fired:
+                    continue
+                platelets = ctx.labs.get("platelets")
+                if platelets is None:
+                    ctx.need("labs.platelets", rule["id"])
+                elif platelets.value < rule["below"]:
+                    message = fmt(rule["message"], {"drug": drug, "platelets": platelets.value})
+                    ctx.warn(rule, message, "bleeding", drug=drug, medication_index=med.index)
+
+
+# -- C: protocol exclusions ---------------------------------------------------------------------
+def exclusions(ctx: Context) -> None:
+    """Protocol medication exclusions: washout windows in screening, concomitant use in dispensing."""
+    protocol = ctx.protocol
+    if not protocol:
+        return
+    screening = ctx.mode == "screening"
+    for rule in protocol["exclusions"]:
+        if not screening and not rule["concomitant"]:
+            continue
+        for med in ctx.meds:
+            for drug in med.ingredients:
+                if drug in ctx.regimen_drugs and (not screening or med.last_dose_date is None):
+                    continue  # the planned regimen itself, not prior exposure
+                found = ctx.authorities(drug, rule["classes"], rule.get("authorities"),
+                                        protocol_scope=protocol["id"])
+                if found:
+                    _judge_window(ctx, rule, med, drug, ", ".join(found), screening)
+    for rule in protocol["corticosteroid_limit"]:
+        if screening or rule["concomitant"]:
+            corticosteroids(ctx, rule, screening)
+
+
+def _judge_window(ctx: Context, rule: dict, med: Med, drug: str, authority: str, screening: bool) -> None:
+    last = med.last_dose_date
+    extra: dict = {}
+    if rule.get("window") == "ever":
+        pass
+    elif last is None:
+        extra["window_days"] = rule.get("window_days") or (
+            add_months(ctx.day_of_check, rule["window_months"]) - ctx.day_of_check).days
+    else:
+        eligible = (last + timedelta(days=rule["window_days"]) if "window_days" in rule
+                    else add_months(last, rule["window_months"]))
+        if eligible <= ctx.day_of_check:
+            return  # washout met
+        extra = {"window_days": (eligible - last).days, "eligible_on": eligible.isoformat()}
+    when = f"last dose {last.isoformat()}" if last else "no last-dose date: treated as current"
+    severity = "critical" if screening else "major"
+    message = f"{drug}: {rule['text']} ({when}; {authority})."
+    warning = ctx.warn({**rule, "severity": severity, "source": {"title": protocol_title(ctx), "section":
+                        rule["source"]}}, message, "protocol_exclusion", drug=drug,
+                       medication_index=med.index, authority=authority, **extra)
+    warning.action = ("Not eligible until the washout is met." if screening
+                      else "Protocol-prohibited concomitant medication: contact the investigator before dispensing.")
+
+
+def protocol_title(ctx: Context) -> str:
+    return f"Protocol {ctx.protocol['id']}: {ctx.protocol['title']}"
+
+
+def corticosteroids(ctx: Context, rule: dict, screening: bool) -> None:
+    """Systemic corticosteroids above the protocol's prednisone-equivalent allowance."""
+    for med in ctx.meds:
+        if not ctx.current(med):
+            continue
+        parsed = med.parsed
+        for drug in med.ingredients:
+            factors = [m.factor for m in ctx.kb.classes_of(drug) if m.drug_class == "SYSTEMIC_CORTICOSTEROID"]
+            if not factors or drug in ctx.regimen_drugs or parsed.route in NON_SYSTEMIC_ROUTES:
+                continue
+            times = per_day(parsed.frequency)
+            unit_mg = {"mg": 1.0, "mcg": 0.001, "g": 1000.0}.get(parsed.unit or "")
+            if parsed.dose is None or unit_mg is None:
+                ctx.need(f"medications[{med.index}].dose", rule["id"])
+                continue
+            if times is None:
+                ctx.need(f"medications[{med.index}].frequency", rule["id"])
+                continue
+            equivalent = parsed.dose * unit_mg * times * factors[0]
+            if equivalent > rule["max_prednisone_mg_per_day"]:
+                message = (f"{drug} {parsed.dose:g} {parsed.unit} x {times:g}/day = {equivalent:.1f} mg/day "
+                           f"prednisone equivalent (> {rule['max_prednisone_mg_per_day']:g}): {rule['text']}.")
+                ctx.warn({**rule, "severity": "critical" if screening else "major",
+                          "source": {"title": protocol_title(ctx), "section": rule["source"]},
+                          "action": "Excluded above the allowance; taper or document before enrolment/dispensing."},
+                         message, "protocol_exclusion", drug=drug, medication_index=med.index)
+
+
+# -- D: screening eligibility -------------------------------------------------------------------
+def eligibility(ctx: Context) -> None:
+    """Each protocol lab criterion, operators exactly as written."""
+    if not ctx.protocol:
+        return
+    for crit in ctx.protocol["lab_criteria"]:
+        if crit["value"] == "crcl":
+            _crcl_criterion(ctx, crit)
+            continue
+        lab = ctx.labs.get(crit["value"])
+        if lab is None:
+            ctx.need(f"labs.{crit['value']}", crit["id"])
+            continue
+        op, threshold = crit.get("op"), crit.get("threshold")
+        if "branches" in crit:
+            branch = None
+            for b in crit["branches"]:
+                applies, need = check_condition(b["when"], ctx)
+                for n in need:
+                    ctx.need(n, crit["id"])
+                if applies:
+                    branch = b
+            if branch is None:
+                if not any(crit["id"] in ids for ids in ctx.missing.values()):
+                    ctx.warn({"id": crit["id"], "code": "CRITERION_UNCLEAR", "severity": "moderate",
+                              "source": {"title": protocol_title(ctx), "section": crit["source"]}},
+                             f"'{crit['text']}' does not cover this case. {crit.get('note', '')}".strip(),
+                             "eligibility")
+                continue
+            op, threshold = branch["op"], branch["threshold"]
+        if "uln_multiple" in crit:
+            if lab.uln is None:
+                ctx.need(f"labs.{crit['value']}.uln", crit["id"])
+                continue
+            threshold = crit["uln_multiple"] * lab.uln
+        holds = OPS[op](lab.value, threshold)
+        if holds != (crit["rule"] == "require"):
+            _ineligible(ctx, crit, f"{lab.value:g} {lab.unit}", f"{op} {threshold:g} {lab.unit}")
+
+
+def _crcl_criterion(ctx: Context, crit: dict) -> None:
+    results, unknown = [], []
+    for method in crit["methods"]:
+        key = "crcl_ml_min" if method == "cockcroft-gault" else "egfr_mdrd"
+        value = ctx.derived.get(key)
+        if value is None:
+            unknown.append(method)
+        else:
+            results.append((method, value["value"], OPS[crit["op"]](value["value"], crit["threshold"])))
+    if any(ok for _, _, ok in results):
+        return
+    if unknown:
+        needs = ["labs.creatinine", "patient.age_years", "patient.sex"]
+        if "cockcroft-gault" in unknown:
+            needs.append("patient.weight_kg")
+        for n in needs:
+            if (n.startswith("labs.") and n[5:] not in ctx.labs) or (
+                    n.startswith("patient.") and ctx.patient.get(n[8:]) is None):
+                ctx.need(n, crit["id"])
+        return
+    shown = "; ".join(f"{m} {v:g}" for m, v, _ in results)
+    _ineligible(ctx, crit, shown, f"{crit['op']} {crit['threshold']:g} {crit.get('unit', '')}")
+
+
+def _ineligible(ctx: Context, crit: dict, value: str, threshold: str) -> None:
+    ctx.warn({"id": crit["id"], "code": "LAB_INELIGIBLE", "severity": "critical",
+              "source": {"title": protocol_title(ctx), "section": crit["source"]},
+              "action": "Not eligible on this value."},
+             f"{value} fails '{crit['text']}' (threshold {threshold}).", "eligibility")
+
+
+# -- E: dispensing dose modification ------------------------------------------------------------
+def dose_modifications(ctx: Context) -> None:
+    """Label dose-modification rows for the regimen's drugs, and the inputs they need."""
+    regimen_id = ctx.regimen["id"]
+    for rule in ctx.kb.dose_rules:
+        if rule["drug"] not in ctx.regimen_drugs or (rule.get("regimens") and regimen_id not in rule["regimens"]):
+            continue
+        if any((other, None) in ctx.fired for other in rule.get("unless_rule", [])):
+            continue
+        holds, need = check_any([rule["when"]] if "when" in rule else rule["any"], ctx)
+        if holds is None:
+            for n in need:
+                for expanded in _expand_missing(n, ctx):
+                    ctx.need(expanded, rule["id"])
+            continue
+        if not holds:
+            continue
+        if rule["cycle_start"] and ctx.cycle_day != 1:
+            if ctx.cycle_day is None:
+                ctx.need("day", rule["id"])
+            continue
+        message = fmt(rule["message"], ctx.values())
+        if rule["action"] == "reduce":
+            if not ctx.recommend(rule["drug"], "reduce", rule["to_mg"], message, rule["source"], rule["id"]):
+                continue
+        else:
+            ctx.recommend(rule["drug"], rule["action"], None, message + " " + rule.get("resume", ""),
+                          rule["source"], rule["id"])
+        kind = "dose_modification"
+        ctx.warn({**rule, "action": rule.get("resume") or f"{rule['action']} {rule['drug']}"},
+                 message, kind, affects=rule["drug"])
+        ctx.fired.add((rule["id"], None))
+    for drug, needs in ctx.kb.needs.items():
+        if drug not in ctx.regimen_drugs:
+            continue
+        for lab in needs["labs"]:
+            if lab not in ctx.labs:
+                ctx.need(f"labs.{lab}", f"needs:{drug}")
+        for name in needs["patient"]:
+            if ctx.patient.get(name) is None:
+                ctx.need(f"patient.{name}", f"needs:{drug}")
+        if drug == "ixazomib" and "bilirubin_total" in ctx.labs and ctx.labs["bilirubin_total"].uln is None:
+            ctx.need("labs.bilirubin_total.uln", "ixa-hepatic")
+
+
+def conditional_needs(ctx: Context) -> set[str]:
+    """Inputs needed only when a condition holds; returns the fields already warned about."""
+    warned = set()
+    for rule in ctx.kb.needs_when:
+        if rule["drug"] not in ctx.regimen_drugs or ctx.patient.get(rule["patient"]) is not None:
+            continue
+        holds, _ = check_condition(rule["when"], ctx)
+        if holds:
+            field_name = f"patient.{rule['patient']}"
+            ctx.need(field_name, rule["id"])
+            ctx.warn(rule, rule["message"], "missing_input", field=field_name)
+            warned.add(field_name)
+    return warned
