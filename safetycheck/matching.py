@@ -9,13 +9,18 @@ carbamazepine. A name that is itself a known drug never reaches fuzzy,
 so a look-alike is never "corrected" into its twin.
 """
 
+import hashlib
+import io
 import re
+import zipfile
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
+from . import cache as cache_files
 from .knowledge import KnowledgeBase, NameEntry
 from .parsing import ParsedMedication
 from .text import normalize
@@ -72,27 +77,80 @@ class MatchResult:
         return self.best.ingredients if self.best and self.status == "matched" else ()
 
 
+# Bump when the index cache file's layout changes (edits to this module invalidate it anyway).
+INDEX_FORMAT = 1
+INDEX_FILE = "matcher-index.npz"
+
+
 def _trigrams(key: str) -> set[str]:
     padded = f"  {key} "
     return {padded[i : i + 3] for i in range(len(padded) - 2)}
+
+
+def _build_index(keys: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Trigram postings as CSR: gram j lists the key ids ids[offsets[j]:offsets[j + 1]], ascending."""
+    postings: dict[str, list[int]] = {}
+    for i, key in enumerate(keys):
+        for gram in _trigrams(key):
+            postings.setdefault(gram, []).append(i)
+    offsets = np.zeros(len(postings) + 1, dtype=np.int64)
+    np.cumsum([len(ids) for ids in postings.values()], out=offsets[1:])
+    ids = np.concatenate([np.asarray(ids, dtype=np.int32) for ids in postings.values()] or [[]])
+    return list(postings), offsets, ids.astype(np.int32, copy=False)
+
+
+def _encode_index(grams: list[str], offsets: np.ndarray, ids: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, grams=np.asarray(grams, dtype="U3"), offsets=offsets, ids=ids)
+    return buffer.getvalue()
+
+
+def _decode_index(payload: bytes, n_keys: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+    with np.load(io.BytesIO(payload), allow_pickle=False) as data:
+        grams, offsets, ids = data["grams"].tolist(), data["offsets"], data["ids"]
+    # The checksum rules out damage; these rule out a file from code that laid it out differently.
+    if not (ids.dtype == np.int32 and offsets.ndim == ids.ndim == 1 and len(offsets) == len(grams) + 1
+            and offsets[0] == 0 and offsets[-1] == len(ids) and np.all(np.diff(offsets) > 0)
+            and (not len(ids) or (ids.min() >= 0 and ids.max() < n_keys))
+            and all(len(g) == 3 for g in grams)):
+        raise ValueError("matcher index cache does not fit the names")
+    return grams, offsets, ids
+
+
+def _index(keys: list[str], kb_version: str, cache_dir) -> dict[str, np.ndarray]:
+    """gram -> ascending int32 ids of the keys containing it, read from cache_dir when it holds them."""
+    key, built = "", None
+    if cache_dir:
+        # kb.version covers the data files, not the loader code that turns them into names: hash the
+        # keys themselves (a few ms), so an index can never be paired with names it was not built from.
+        names = hashlib.sha256("\0".join(keys).encode()).hexdigest()
+        key = f"matcher-index:{INDEX_FORMAT}:{kb_version}:{names}:{cache_files.source_digest(__file__)}"
+        payload = cache_files.read(cache_dir, INDEX_FILE, key)
+        if payload is not None:
+            with suppress(ValueError, KeyError, OSError, zipfile.BadZipFile):
+                built = _decode_index(payload, len(keys))
+    if built is None:
+        built = _build_index(keys)
+        if cache_dir:
+            cache_files.write(cache_dir, INDEX_FILE, key, _encode_index(*built))
+    grams, offsets, ids = built
+    ids.flags.writeable = False  # the postings below are views into this one array
+    return {gram: ids[offsets[j] : offsets[j + 1]] for j, gram in enumerate(grams)}
 
 
 class Matcher:
     """Name index over the knowledge base with exact, stripped, span and fuzzy lookups."""
 
     def __init__(self, kb: KnowledgeBase, score_cutoff: float = 85.0, margin: float = 6.0,
-                 min_fuzzy_length: int = 5, shortlist: int = 48):
+                 min_fuzzy_length: int = 5, shortlist: int = 48, cache_dir=None):
         self.kb = kb
         self.cutoff = score_cutoff
         self.margin = margin
         self.min_fuzzy_length = min_fuzzy_length
         self.shortlist = shortlist
         self.keys = [k for k in kb.names if len(k) >= 3]
-        postings: dict[str, list[int]] = {}
-        for i, key in enumerate(self.keys):
-            for gram in _trigrams(key):
-                postings.setdefault(gram, []).append(i)
-        self.postings = {g: np.asarray(ids, dtype=np.int32) for g, ids in postings.items()}
+        # Building the index takes most of a second; cache_dir (optional) keeps it across starts.
+        self.postings = _index(self.keys, kb.version, cache_dir)
         self.lengths = np.fromiter((len(k) for k in self.keys), dtype=np.int32, count=len(self.keys))
 
     # -- exact ---------------------------------------------------------------------------------

@@ -2,22 +2,31 @@
 
 We read the package's data file only. Its Python code loads the same file at import time and
 has network helpers, so it is never imported; the pickle is read with an unpickler that refuses
-every global, so the file can hold nothing but plain containers and strings.
+every global, so the file can hold nothing but plain containers and strings. Normalising its
+~107k names takes about a second, so the result is cached as JSON (see safetycheck.cache).
 """
 
 import bz2
+import gc
 import hashlib
 import io
+import json
 import pickle
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import metadata
 
+from .. import cache as cache_files
+from .. import text
 from ..text import normalize
 
 DISTRIBUTION = "drug-named-entity-recognition"
 DATA_FILE = "drug_named_entity_recognition/drug_ner_dictionary.pkl.bz2"
+# Bump when the cache file's layout changes (edits to this module or text.py invalidate it anyway).
+CACHE_FORMAT = 1
+CACHE_FILE = "vocabulary.json"
 
 # Biosimilar / biologic suffixes the FDA appends (isatuximab-irfc, filgrastim-sndz).
 _BIOLOGIC_SUFFIX = re.compile(r"^(?P<base>[a-z][a-z ]+[a-z])-[a-z]{4}$")
@@ -60,20 +69,77 @@ def locate() -> tuple[str, str]:
     return str(dist.locate_file(DATA_FILE)), dist.version
 
 
-def load(path: str | None = None) -> Vocabulary:
-    """Load and normalise the vocabulary file (once per process: it never changes under us)."""
+def load(path: str | None = None, cache_dir=None) -> Vocabulary:
+    """Load and normalise the vocabulary file (once per process: it never changes under us).
+
+    With cache_dir, the normalised vocabulary is read from (or written to) a cache file there.
+    """
     version = "unknown"
     if path is None:
         path, version = locate()
-    return _load(path, version)
+    return _load(path, version, str(cache_dir) if cache_dir else None)
 
 
 @lru_cache(maxsize=2)
-def _load(path: str, version: str) -> Vocabulary:
+def _load(path: str, version: str, cache_dir: str | None) -> Vocabulary:
     with open(path, "rb") as handle:
         raw = handle.read()
+    sha256 = hashlib.sha256(raw).hexdigest()
+    key = ""
+    if cache_dir:
+        # The file's hash, not its path or mtime: a reinstall of the same version reuses the cache.
+        code = cache_files.source_digest(__file__, text.__file__)
+        key = f"vocabulary:{CACHE_FORMAT}:{sha256}:{version}:{code}"
+        payload = cache_files.read(cache_dir, CACHE_FILE, key)
+        if payload is not None:
+            try:
+                return _decode(payload)
+            except (ValueError, TypeError, KeyError, IndexError):
+                pass  # written by a layout this code no longer reads: derive it again
     data = _PlainUnpickler(io.BytesIO(bz2.decompress(raw))).load()
-    return _build(data, version, hashlib.sha256(raw).hexdigest())
+    vocab = _build(data, version, sha256)
+    if cache_dir:
+        cache_files.write(cache_dir, CACHE_FILE, key, _encode(vocab))
+    return vocab
+
+
+def _encode(vocab: Vocabulary) -> bytes:
+    # ~107k names share ~33k distinct entries: store each entry once and index it.
+    entries: dict[VocabularyEntry, int] = {}
+    index = [entries.setdefault(e, len(entries)) for e in vocab.names.values()]
+    return json.dumps({
+        "version": vocab.version,
+        "sha256": vocab.sha256,
+        "names": list(vocab.names),  # a list keeps the order, which the matcher's index relies on
+        "entry": index,
+        "entries": [[e.ingredients, e.is_generic, e.is_brand, e.alternatives, e.is_class_term]
+                    for e in entries],
+        "ids": vocab.ids,
+    }, separators=(",", ":")).encode()
+
+
+def _decode(payload: bytes) -> Vocabulary:
+    with _gc_paused():
+        data = json.loads(payload)
+        entries = [VocabularyEntry(tuple(ingredients), is_generic, is_brand, tuple(map(tuple, alternatives)),
+                                   is_class_term)
+                   for ingredients, is_generic, is_brand, alternatives, is_class_term in data["entries"]]
+        names = dict(zip(data["names"], map(entries.__getitem__, data["entry"]), strict=True))
+        ids = {generic: dict(found) for generic, found in data["ids"].items()}
+    return Vocabulary(names=names, ids=ids, version=data["version"], sha256=data["sha256"])
+
+
+@contextmanager
+def _gc_paused():
+    # Decoding makes ~400k small objects and no cycles; the cycle collector would rescan them
+    # over and over for nothing (half the decode time).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @cache
