@@ -22,10 +22,12 @@ validate: install
 
 run: install
 	$(PY) -m safetycheck.knowledge
+	$(VENV)/bin/flask --app wsgi db migrate
+	$(VENV)/bin/flask --app wsgi api-key --url http://127.0.0.1:$(PORT)
 	$(VENV)/bin/gunicorn --bind 127.0.0.1:$(PORT) --workers $(WEB_CONCURRENCY) --access-logfile - wsgi:app
 
 test: install
-	$(VENV)/bin/ruff check safetycheck tests bench wsgi.py
+	$(VENV)/bin/ruff check safetycheck tests bench migrations wsgi.py
 	$(PY) -m pytest
 
 bench: install

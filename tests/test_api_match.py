@@ -1,5 +1,7 @@
 """POST /api/v1/match per the contract; /healthz."""
 
+from .conftest import keyed_client
+
 
 def test_healthz(client, kb):
     response = client.get("/healthz")
@@ -30,7 +32,7 @@ def test_match_answers_per_contract(client):
 def test_ambiguous_lists_candidates_and_chooses_none(app):
     app.extensions["safetycheck"].matcher.cutoff = 70
     app.extensions["safetycheck"].matcher.margin = 30
-    result = app.test_client().post("/api/v1/match", json={"names": ["hydroxazine"]}).json
+    result = keyed_client(app).post("/api/v1/match", json={"names": ["hydroxazine"]}).json
     entry = result["results"][0]
     assert entry["status"] == "ambiguous"
     assert entry["match"] is None

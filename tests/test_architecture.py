@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "safetycheck"
-ADAPTERS = {"app.py", "__init__.py", "db.py", "audit.py", "cli.py", "__main__.py"}
+ADAPTERS = {"app.py", "__init__.py", "db.py", "audit.py", "auth.py", "cli.py", "__main__.py"}
 ADAPTER_DIRS = {"api", "web", "cdshooks"}
 FORBIDDEN = {"flask", "flask_smorest", "sqlite3", "sqlite_utils", "werkzeug", "gunicorn"}
 

@@ -17,9 +17,9 @@ def load(path):
 
 
 @pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
-def test_golden_case(client, path):
+def test_golden_case(shared_client, path):
     case = load(path)
-    response = client.post("/api/v1/checks", json=case["request"])
+    response = shared_client.post("/api/v1/checks", json=case["request"])
     assert response.status_code == 200, response.json
     body = response.json
     expect = case["expect"]

@@ -83,7 +83,7 @@ def test_all_problems_are_collected_in_one_run(tiny):
 def test_bad_data_stops_the_app(tiny):
     _append(tiny / "drug_lists" / "memberships.csv", "warfarine,PPI,fda,,,FDA-T1,")
     with pytest.raises(DataFileError, match="warfarine"):
-        create_app({"TESTING": True, "DATA_DIR": str(tiny)})
+        create_app({"TESTING": True, "DATA_DIR": str(tiny), "DEV": "1"})
 
 
 def test_version_is_a_content_hash(tiny, tmp_path):

@@ -1,18 +1,39 @@
 """JSON API adapter (/api/v1): schema in, core pipeline, schema out."""
 
-import uuid
-from datetime import UTC, datetime
+import logging
 
-from flask import current_app
+from flask import current_app, g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
+from .. import audit
+from ..auth import require_key
+from ..db import get_db
 from ..models import CheckRequest, InputError, MedicationInput
 from ..parsing import split_lines
 from ..pipeline import run_check
-from .schemas import CheckRequestSchema, CheckResponseSchema, MatchRequestSchema, MatchResponseSchema
+from .schemas import (
+    CheckListSchema,
+    CheckQuerySchema,
+    CheckRequestSchema,
+    CheckResponseSchema,
+    MatchRequestSchema,
+    MatchResponseSchema,
+    ReviewRequestSchema,
+    ReviewSchema,
+    StoredCheckSchema,
+)
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1", description="Medication safety checks")
+log = logging.getLogger(__name__)
+
+
+@bp.before_request
+def _authenticate_and_require_json():
+    """Every API call needs a key; every POST must be JSON (415 otherwise)."""
+    require_key()
+    if request.method == "POST" and not request.is_json:
+        abort(415, message="Send the body as application/json.")
 
 
 def _checker():
@@ -44,17 +65,73 @@ class Match(MethodView):
         }
 
 
+def answer_check(body: dict, channel: str) -> dict:
+    """Run a check and store it before answering; no stored row, no advice (5xx)."""
+    db = get_db()
+    key = request.headers.get("Idempotency-Key")
+    digest = audit.request_digest(body)
+    if key:
+        try:
+            stored = audit.find_idempotent(db, g.api_client, key, digest)
+        except audit.IdempotencyConflict:
+            abort(422, message="Idempotency-Key was used with a different request body.",
+                  errors={"headers": {"Idempotency-Key": ["reused with a different body"]}})
+        if stored:
+            return stored
+    try:
+        result = run_check(_checker(), to_request(body))
+    except InputError as err:
+        abort(422, message="Unprocessable request", errors={"json": err.errors})
+    response = {"check_id": audit.new_id(), "created_at": audit.now(), **result}
+    try:
+        audit.record_check(db, channel=channel, api_client=g.api_client, request=body, response=response,
+                           idempotency_key=key)
+    except Exception as err:  # noqa: BLE001 - any storage failure means no advice
+        if key and "UNIQUE" in str(err):
+            stored = audit.find_idempotent(db, g.api_client, key, digest)  # a concurrent retry won
+            if stored:
+                return stored
+        log.exception("audit write failed; check not answered")
+        abort(503, message="The check could not be stored in the audit log, so no advice is given. Retry.")
+    return response
+
+
 @bp.route("/checks")
 class Checks(MethodView):
     @bp.arguments(CheckRequestSchema)
     @bp.response(200, CheckResponseSchema)
     def post(self, body):
-        """Check a patient's medications and labs against a regimen (and protocol)."""
-        try:
-            result = run_check(_checker(), to_request(body))
-        except InputError as err:
-            abort(422, message="Unprocessable request", errors={"json": err.errors})
-        return {"check_id": uuid.uuid4().hex, "created_at": datetime.now(UTC).isoformat(), **result}
+        """Check a patient's medications and labs against a regimen (and protocol); stored before answered."""
+        return answer_check(body, "api")
+
+    @bp.arguments(CheckQuerySchema, location="query")
+    @bp.response(200, CheckListSchema)
+    def get(self, query):
+        """The audit queue: filter by verdict, warning code, reviewed, since/until; paged."""
+        return audit.list_checks(get_db(), **query)
+
+
+@bp.route("/checks/<check_id>")
+class CheckById(MethodView):
+    @bp.response(200, StoredCheckSchema)
+    def get(self, check_id):
+        """One stored check: request, response, rule-set version and reviews."""
+        stored = audit.get_check(get_db(), check_id)
+        if stored is None:
+            abort(404, message=f"No check {check_id}.")
+        return stored
+
+
+@bp.route("/checks/<check_id>/reviews")
+class Reviews(MethodView):
+    @bp.arguments(ReviewRequestSchema)
+    @bp.response(201, ReviewSchema)
+    def post(self, body, check_id):
+        """Record an auditor's decision on a stored check (an override needs a note)."""
+        db = get_db()
+        if audit.get_check(db, check_id) is None:
+            abort(404, message=f"No check {check_id}.")
+        return audit.add_review(db, check_id, g.api_client, body["decision"], body.get("note"))
 
 
 @bp.route("/regimens")

@@ -1,6 +1,6 @@
 """Request and response schemas of the JSON API (marshmallow 4; unknown fields are refused)."""
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 
 class MatchRequestSchema(Schema):
@@ -171,3 +171,68 @@ class CheckResponseSchema(Schema):
     derived = fields.Dict()
     missing = fields.List(fields.String())
     protocol_flags = fields.List(fields.Dict())
+
+
+class CheckQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    verdict = fields.String(validate=validate.OneOf(("block", "review", "pass")))
+    code = fields.String(validate=validate.Regexp(r"^[A-Z0-9_]{2,60}$"))
+    reviewed = fields.Boolean()
+    since = fields.String(validate=validate.Regexp(r"^\d{4}-\d{2}-\d{2}"), metadata={"description": "ISO date/time"})
+    until = fields.String(validate=validate.Regexp(r"^\d{4}-\d{2}-\d{2}"), metadata={"description": "ISO date/time"})
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class CheckSummarySchema(Schema):
+    check_id = fields.String()
+    created_at = fields.String()
+    channel = fields.String()
+    api_client = fields.String()
+    regimen = fields.String()
+    protocol = fields.String(allow_none=True)
+    mode = fields.String()
+    verdict = fields.String()
+    codes = fields.List(fields.String())
+    patient_id = fields.String(allow_none=True)
+    reviews = fields.Integer()
+
+
+class CheckListSchema(Schema):
+    items = fields.List(fields.Nested(CheckSummarySchema))
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer()
+
+
+class ReviewRequestSchema(Schema):
+    decision = fields.String(required=True, validate=validate.OneOf(("accepted", "overridden", "escalated")))
+    note = fields.String(validate=validate.Length(max=4000))
+
+    @validates_schema
+    def _override_needs_note(self, data, **_):
+        if data.get("decision") == "overridden" and not (data.get("note") or "").strip():
+            raise ValidationError("an overridden decision needs a note", "note")
+
+
+class ReviewSchema(Schema):
+    review_id = fields.String()
+    check_id = fields.String()
+    created_at = fields.String()
+    reviewer = fields.String()
+    decision = fields.String()
+    note = fields.String(allow_none=True)
+
+
+class StoredCheckSchema(Schema):
+    check_id = fields.String()
+    created_at = fields.String()
+    channel = fields.String()
+    api_client = fields.String()
+    ruleset_version = fields.String()
+    request = fields.Dict()
+    response = fields.Nested(CheckResponseSchema)
+    row_hash = fields.String()
+    reviews = fields.List(fields.Nested(ReviewSchema))
