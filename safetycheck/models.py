@@ -1,7 +1,7 @@
 """Plain records shared by the pipeline stages: the validated request and the check's findings."""
 
 import datetime as dt
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 SEVERITY_ORDER = {"critical": 0, "major": 1, "moderate": 2, "minor": 3, "info": 4}
 
@@ -78,7 +78,7 @@ class Warning:
 
     def as_dict(self) -> dict:
         """JSON form: fields that are set."""
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
 
 
 @dataclass
@@ -94,4 +94,4 @@ class DoseRecommendation:
     rule_ids: list[str]
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self)}

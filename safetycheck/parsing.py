@@ -1,7 +1,7 @@
 """Free-text medication lines -> ParsedMedication (name, strength, unit, form, route, frequency, PRN)."""
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 _BULLET = re.compile(r"^\s*(?:[-*\u2022\u00b7\u25aa\u25e6\u2023\u2043>]+|\(?\d{1,3}[.)]|[a-z][.)])\s+", re.I)
 _RXNORM_NOISE = re.compile(r"\b(?:N?DA|ANDA|BLA)\d{5,7}\b|^\s*\d+\s*HR\b", re.I)
@@ -66,8 +66,8 @@ class ParsedMedication:
 
     def as_dict(self) -> dict:
         """The contract's `parsed` object: only the fields that were read."""
-        data = asdict(self)
-        data.pop("text")
+        # Shallow on purpose: dataclasses.asdict deep-copies and dominated a check's run time.
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "text"}
         data["other_names"] = list(self.other_names)
         return {k: v for k, v in data.items() if v not in (None, False, [], "")}
 

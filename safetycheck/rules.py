@@ -114,8 +114,11 @@ class Context:
 
     def authorities(self, drug: str, classes, allowed, label_scope=None, protocol_scope=None) -> list[str]:
         """Which allowed authorities put `drug` in one of `classes` (label rows only for label_scope)."""
+        memberships = self.kb.classes_of(drug)
+        if not memberships or not any(m.drug_class in classes for m in memberships):
+            return []
         found = []
-        for m in self.kb.classes_of(drug):
+        for m in memberships:
             if m.drug_class not in classes or (allowed and m.authority not in allowed):
                 continue
             if m.authority == "label" and label_scope and m.scope != label_scope:
