@@ -46,6 +46,9 @@ FORM_WORDS = frozenset(
 )
 
 
+COMMON_GRAM = 5000
+
+
 @dataclass(frozen=True)
 class Candidate:
     """A drug the input may mean, with the name that matched and its score."""
@@ -182,12 +185,13 @@ class Matcher:
     def _shortlist(self, key: str) -> list[int]:
         """Names sharing enough trigrams with the key and of similar length, most shared first."""
         query = _trigrams(key)
-        grams = [self.postings[g] for g in query if g in self.postings]
+        # Grams shared by thousands of names ("ine", "in ") say little and cost most: leave them out.
+        grams = [p for p in (self.postings.get(g) for g in query) if p is not None and len(p) <= COMMON_GRAM]
         if not grams:
             return []
         counts = np.bincount(np.concatenate(grams), minlength=len(self.keys))
         # Two edits leave roughly half of a name's trigrams intact; fewer shared means no match.
-        ids = np.flatnonzero(counts >= max(2, int(0.4 * len(query))))
+        ids = np.flatnonzero(counts >= max(2, int(0.4 * len(grams))))
         slack = max(3, len(key) // 3)
         ids = ids[np.abs(self.lengths[ids] - len(key)) <= slack]
         if len(ids) > self.shortlist:
