@@ -32,6 +32,7 @@ test: install
 
 bench: install
 	$(PY) bench/bench.py
+	$(PY) bench/http_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,187 @@
+"""HTTP throughput of the real server: gunicorn (2 workers) on 127.0.0.1, a temporary database, an API key.
+
+`python bench/http_bench.py` starts the server, warms it up, then runs a bounded closed loop (N client threads,
+each sending its next request as soon as the last one is answered, over http.client) for GET /healthz and for
+POST /api/v1/checks (20 medications with labs; every answer includes the audit write). It prints requests/s,
+median and p99 latency for each and the ratio checks/s / healthz/s (target >= 50 %), then stops the server.
+Measured, never asserted. Loopback only.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+KEY = "bench-key-0123456789abcdef"
+BIN = Path(sys.executable).parent
+if not (BIN / "gunicorn").exists() and (ROOT / ".venv" / "bin" / "gunicorn").exists():
+    BIN = ROOT / ".venv" / "bin"
+
+MEDICATIONS = [
+    "Eliquis 5 mg PO BID", "ASA 81mg daily", "1. omeprazole 20mg cap DR qAM", "Ondansetron 8 mg q8h prn nausea",
+    "acyclovir 400 mg BID", "Bactrim DS 1 tab MWF", "24 HR Metformin hydrochloride 500 MG Extended Release Oral Tablet",
+    "lisinopril 10 mg daily", "Carbamazepine[Tegretol]", "Paxlovid 300/100 mg", "Cipro 500 mg PO BID",
+    "levothyroxine 75 mcg qAM", "atorvastatin 40 mg qhs", "Lovenox 40 mg SC daily", "pomalidomide 4 mg days 1-21",
+    "dexamethason 40 mg weekly", "lisinoprl 10 mg", "metfromin 500 mg BID", "fluvoxamin 50 mg", "amlodipin 5 mg daily",
+]
+CHECK_BODY = {
+    "regimen": "ipd", "protocol": "ipd-2l-3l", "mode": "dispensing", "date": "2026-11-22", "cycle": 2, "day": 1,
+    "patient": {"id": "bench-001", "age_years": 67, "sex": "female", "weight_kg": 70, "height_cm": 165,
+                "on_dialysis": False, "smoker": False},
+    "medications": [{"text": line} for line in MEDICATIONS],
+    "labs": {
+        "anc": {"value": 1.8, "unit": "10*9/L"}, "platelets": {"value": 150000, "unit": "/uL"},
+        "hemoglobin": {"value": 11.2, "unit": "g/dL"}, "creatinine": {"value": 1.1, "unit": "mg/dL"},
+        "bilirubin_total": {"value": 0.8, "unit": "mg/dL", "uln": 1.2}, "ast": {"value": 30, "unit": "U/L"},
+        "alt": {"value": 28, "unit": "U/L"}, "calcium": {"value": 9.4, "unit": "mg/dL"},
+        "albumin": {"value": 3.9, "unit": "g/dL"},
+    },
+    "current_doses": {"ixazomib": 4, "pomalidomide": 4, "dexamethasone": 20},
+}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def percentile(values, q):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+class Server:
+    def __init__(self, workdir: Path, workers: int):
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("SAFETYCHECK_")}
+        self.env.update(SAFETYCHECK_DB=str(workdir / "audit.db"), SAFETYCHECK_API_KEYS=f"bench:{KEY}",
+                        SAFETYCHECK_CACHE_DIR=str(ROOT / "instance" / "cache"))
+        self.workers = workers
+        self.log_path = workdir / "gunicorn.log"
+        self.port = free_port()
+        self.proc = None
+
+    def start(self, timeout=90):
+        subprocess.run([str(BIN / "flask"), "--app", "wsgi", "db", "migrate"], cwd=ROOT, env=self.env, check=True,
+                       capture_output=True, timeout=120)
+        with open(self.log_path, "w", encoding="utf-8") as log:
+            self.proc = subprocess.Popen(
+                [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers),
+                 "wsgi:app"], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"gunicorn exited:\n{self.log_path.read_text(errors='replace')[-3000:]}")
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                conn.request("GET", "/readyz")
+                if conn.getresponse().status == 200:
+                    conn.close()
+                    return
+                conn.close()
+            except OSError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise SystemExit(f"gunicorn did not become ready in {timeout} s")
+
+    def stop(self):
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+
+
+def closed_loop(port: int, method: str, path: str, body, clients: int, seconds: float, max_requests: int):
+    """`clients` threads, each with its own connection, for `seconds` (or max_requests each): (rps, latencies, errs)."""
+    payload = json.dumps(body).encode() if body is not None else None
+    headers = {"X-API-Key": KEY}
+    if payload is not None:
+        headers["Content-Type"] = "application/json"
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    errors = [0] * clients
+    start_gate = threading.Barrier(clients + 1)
+    stop_at = [0.0]
+
+    def client(i):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        start_gate.wait(timeout=30)
+        try:
+            for _ in range(max_requests):
+                if time.perf_counter() >= stop_at[0]:
+                    break
+                t0 = time.perf_counter()
+                try:
+                    conn.request(method, path, body=payload, headers=headers)
+                    response = conn.getresponse()
+                    response.read()
+                    ok = response.status == 200
+                except (OSError, http.client.HTTPException):
+                    ok = False
+                    conn.close()
+                latencies[i].append((time.perf_counter() - t0) * 1000)
+                errors[i] += not ok
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    began = time.perf_counter()
+    stop_at[0] = began + seconds
+    start_gate.wait(timeout=30)
+    for thread in threads:
+        thread.join(timeout=seconds + 60)
+    elapsed = time.perf_counter() - began
+    flat = [x for per in latencies for x in per]
+    return len(flat) / elapsed, flat, sum(errors)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="safetycheck-http-bench-") as work:
+        server = Server(Path(work), args.workers)
+        server.start()
+        try:
+            for method, path, body in (("GET", "/healthz", None), ("POST", "/api/v1/checks", CHECK_BODY)):
+                closed_loop(server.port, method, path, body, args.clients, 1.0, 1000)  # warm-up
+            print(f"HTTP (gunicorn, {args.workers} workers, 127.0.0.1), {args.clients} closed-loop clients, "
+                  f"{args.seconds:g} s per figure:")
+            results = {}
+            for label, method, path, body in (("GET /healthz", "GET", "/healthz", None),
+                                              ("POST /api/v1/checks", "POST", "/api/v1/checks", CHECK_BODY)):
+                rps, lat, errors = closed_loop(server.port, method, path, body, args.clients, args.seconds, 100_000)
+                results[label] = rps
+                print(f"  {label:<22} {rps:8.1f} req/s   median {statistics.median(lat):7.2f} ms   "
+                      f"p99 {percentile(lat, 0.99):7.2f} ms   ({len(lat)} requests, {errors} errors)")
+            ratio = results["POST /api/v1/checks"] / results["GET /healthz"]
+            print(f"  checks/s / healthz/s   {ratio:8.1%}   (target >= 50 %; {args.clients} clients, "
+                  f"{args.workers} gunicorn workers, 20 medications + 9 labs per check, audit write included)")
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
