@@ -63,8 +63,8 @@ def _append(db, table: str, row: dict, fields: tuple[str, ...]) -> None:
 
 
 def record_check(db, *, channel: str, api_client: str, request: dict, response: dict,
-                 idempotency_key: str | None = None) -> None:
-    """Store one answered check before it is sent; raises if it cannot be stored."""
+                 idempotency_key: str | None = None) -> str:
+    """Store one answered check before it is sent; return the stored response JSON; raise if not stored."""
     request_json = canonical(request)
     row = {
         "check_id": response["check_id"], "created_at": response["created_at"], "channel": channel,
@@ -77,6 +77,7 @@ def record_check(db, *, channel: str, api_client: str, request: dict, response: 
         "request_json": request_json, "response_json": canonical(response),
     }
     _append(db, "checks", row, CHECK_FIELDS)
+    return row["response_json"]
 
 
 def request_digest(request: dict) -> str:

@@ -1,7 +1,9 @@
 """SQLite connection, migrations and the `flask db migrate` command."""
 
 import importlib.util
+import os
 import sqlite3
+import threading
 from pathlib import Path
 
 import click
@@ -50,17 +52,32 @@ def pending_migrations(db_path: str, migrations_path: str) -> list[str]:
         db.conn.close()
 
 
+_local = threading.local()
+
+
 def get_db() -> Database:
-    """The request's connection (one per request, closed at teardown)."""
-    if "db" not in g:
-        g.db = connect(current_app.config["DATABASE"])
-    return g.db
+    """This thread's connection to the app's database, opened once and kept.
+
+    Opening and closing a connection per request cost more than the audit insert itself (the
+    close checkpoints the WAL). A connection is never shared between threads or forked processes.
+    """
+    path = current_app.config["DATABASE"]
+    key = (os.getpid(), path)
+    pool = getattr(_local, "pool", None)
+    if pool is None:
+        pool = _local.pool = {}
+    db = pool.get(key)
+    if db is None:
+        db = pool[key] = connect(path)
+    g.db = db
+    return db
 
 
 def close_db(_exc=None) -> None:
+    """End of request: make sure no transaction is left open on the kept connection."""
     db = g.pop("db", None)
-    if db is not None:
-        db.conn.close()
+    if db is not None and db.conn.in_transaction:
+        db.conn.execute("ROLLBACK")
 
 
 db_group = AppGroup("db", help="Audit database commands.")
