@@ -77,24 +77,27 @@ def ctcae_grade(lab: LabValue, table: dict) -> dict:
 
 
 def derive(labs: dict[str, LabValue], patient: dict, kb: KnowledgeBase) -> dict:
-    """Every derived value that the inputs allow, each with its method."""
+    """Every derived value that the inputs allow, each with its method.
+
+    Values are not rounded: a rounded 29.96 mL/min would pass a ">= 30" threshold.
+    """
     derived: dict = {}
     creatinine = labs.get("creatinine")
     age, weight, sex = patient.get("age_years"), patient.get("weight_kg"), patient.get("sex")
     if creatinine and age is not None and weight is not None and sex in ("female", "male"):
         derived["crcl_ml_min"] = {
-            "value": round(cockcroft_gault(age, weight, sex, creatinine.value), 1),
+            "value": cockcroft_gault(age, weight, sex, creatinine.value),
             "method": "cockcroft-gault", "weight": "total body weight", "scr_rounding": "none",
             "unit": "mL/min",
         }
     if creatinine and age is not None and sex in ("female", "male"):
         derived["egfr_mdrd"] = {
-            "value": round(mdrd(age, sex, creatinine.value), 1),
+            "value": mdrd(age, sex, creatinine.value),
             "method": "mdrd-idms-175, no race coefficient", "unit": "mL/min/1.73m2",
         }
     if "calcium" in labs and "albumin" in labs:
         derived["corrected_calcium_mg_dl"] = {
-            "value": round(corrected_calcium(labs["calcium"].value, labs["albumin"].value), 2),
+            "value": corrected_calcium(labs["calcium"].value, labs["albumin"].value),
             "method": "payne",
         }
     grades = {key: ctcae_grade(labs[key], table) for key, table in kb.ctcae.items() if key in labs}

@@ -107,3 +107,13 @@ def test_knowledge_endpoints_carry_sources(client):
     strong = next(c for c in classes if c["class"] == "CYP1A2_STRONG_INHIBITOR")
     assert {"label", "protocol"} <= {m["authority"] for m in strong["members"] if m["drug"] == "ciprofloxacin"}
     assert all(m["source"] for c in classes for m in c["members"])
+
+
+def test_crcl_is_compared_unrounded(client):
+    # (140 - 70) x 60 / (72 x 1.945) = 29.991 mL/min: rounded to 0.1 it would read 30.0 and pass ">= 30".
+    patient = {"id": "p", "age_years": 70, "sex": "male", "weight_kg": 60, "on_dialysis": False}
+    labs = {**BASE["labs"], "creatinine": {"value": 1.9450, "unit": "mg/dL"}}
+    body = post(client, patient=patient, labs=labs).json
+    crcl = body["derived"]["crcl_ml_min"]["value"]
+    assert 29.9 < crcl < 30
+    assert "ixa-renal" in {w["rule_id"] for w in body["warnings"]}
