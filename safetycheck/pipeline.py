@@ -70,7 +70,6 @@ class Checker:
         return [self.classify(parse_line(text), i) for i, text in enumerate(texts)]
 
 
-
 def _parsed_from_fields(med: MedicationInput) -> ParsedMedication:
     return ParsedMedication(text=med.name, name=med.name, dose=med.dose, unit=med.unit, route=med.route,
                             frequency=med.frequency)
