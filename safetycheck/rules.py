@@ -94,9 +94,16 @@ class Context:
     fired: set = field(default_factory=set)
     missing: dict = field(default_factory=dict)
 
-    @property
-    def regimen_drugs(self) -> set[str]:
-        return set(self.regimen["drugs"])
+    def __post_init__(self):
+        self.regimen_drugs = frozenset(self.regimen["drugs"])
+        self._class_sets: dict[str, frozenset] = {}
+
+    def class_set(self, drug: str) -> frozenset:
+        """Every class any authority puts the drug in (a cheap first filter before authorities())."""
+        found = self._class_sets.get(drug)
+        if found is None:
+            found = self._class_sets[drug] = frozenset(m.drug_class for m in self.kb.classes_of(drug))
+        return found
 
     def current(self, med: Med) -> bool:
         """Taken now: no last dose date, or a last dose on or after the check date."""
@@ -114,11 +121,10 @@ class Context:
 
     def authorities(self, drug: str, classes, allowed, label_scope=None, protocol_scope=None) -> list[str]:
         """Which allowed authorities put `drug` in one of `classes` (label rows only for label_scope)."""
-        memberships = self.kb.classes_of(drug)
-        if not memberships or not any(m.drug_class in classes for m in memberships):
+        if self.class_set(drug).isdisjoint(classes):
             return []
         found = []
-        for m in memberships:
+        for m in self.kb.classes_of(drug):
             if m.drug_class not in classes or (allowed and m.authority not in allowed):
                 continue
             if m.authority == "label" and label_scope and m.scope != label_scope:
