@@ -219,6 +219,8 @@ class Matcher:
         if not candidates or candidates[0].score < self.cutoff:
             return MatchResult("unmatched", candidates=tuple(candidates[:5]))
         best = candidates[0]
+        if self.kb.names[best.matched_name].via == "class_term":
+            return MatchResult("unmatched", candidates=tuple(candidates[:5]))  # never fuzzy into a class
         lookalikes = {g for i in best.ingredients for g in self.kb.lookalikes.get(i, ())}
         rivals = [c for c in candidates[1:]
                   if (c.score >= self.cutoff and best.score - c.score < self.margin)

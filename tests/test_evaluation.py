@@ -16,8 +16,7 @@ LIMITS = {
     "brand_generic": (0.88, 0.0),
     "lookalikes": (0.97, 0.0),
     "misspellings": (0.75, 0.0),
-    # three class-like vocabulary entries ("stool softeners") still match: see the issue note.
-    "unknown": (0.94, 0.05),
+    "unknown": (0.98, 0.0),
 }
 
 

@@ -131,3 +131,14 @@ def test_combination_product_carries_every_ingredient_class(checker):
     voquezna = checker.match_texts(["Voquezna Triple Pak"])[0]
     assert "CYP3A_STRONG_INHIBITOR" in voquezna.classes
     assert "PPI" not in voquezna.classes and "PCAB" in voquezna.classes
+
+
+@pytest.mark.parametrize("text", ["antibiotics", "stool softeners", "sleeping pill", "laxatives 1 tab"])
+def test_names_of_drug_classes_are_not_taken_for_a_drug(checker, text):
+    assert match(checker, text).status == "unmatched"
+
+
+def test_oral_contraceptives_stay_checkable(checker):
+    result = checker.match_texts(["birth control pill daily"])[0]
+    assert result.match.ingredients == ("contraceptives oral",)
+    assert "CYP1A2_MODERATE_INHIBITOR" in result.classes

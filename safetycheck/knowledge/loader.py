@@ -170,6 +170,15 @@ def load_knowledge_base(data_dir, vocab=None) -> KnowledgeBase:
                 names[key] = NameEntry(ingredients, entry.via if entry.via != "exact" else "synonym",
                                        entry.origin)
 
+    for where, row in rows["class_terms.csv"]:
+        key = normalize(row["name"])
+        entry = names.get(key)
+        if entry is None:
+            problems.add(where, f"unknown name '{row['name']}'", "only names the vocabulary lists need marking")
+            continue
+        # A name for a group of drugs ("stool softeners") is never taken as one checked drug.
+        names[key] = NameEntry(entry.ingredients, "class_term", where)
+
     classes: dict[str, DrugClass] = {}
     for where, row in rows["classes.csv"]:
         if row["class_"] in classes:

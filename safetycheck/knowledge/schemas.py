@@ -73,6 +73,12 @@ class LookalikeRow(_Row):
     name_b = fields.String(**_required)
 
 
+class ClassTermRow(_Row):
+    """data/drug_lists/class_terms.csv"""
+
+    name = fields.String(**_required)
+
+
 DRUG_LIST_FILES = {
     "classes.csv": ClassRow,
     "drugs.csv": DrugRow,
@@ -80,4 +86,5 @@ DRUG_LIST_FILES = {
     "combinations.csv": CombinationRow,
     "memberships.csv": MembershipRow,
     "lookalikes.csv": LookalikeRow,
+    "class_terms.csv": ClassTermRow,
 }
