@@ -1,7 +1,7 @@
 """Default settings; values only. Override with SAFETYCHECK_* environment variables or test_config."""
 
 DEFAULTS = {
-    # Fuzzy matching: a candidate needs this score (rapidfuzz ratio, 0-100) to be considered...
+    # Fuzzy matching: a candidate needs this score (normalised OSA edit similarity, 0-100)...
     "MATCH_SCORE_CUTOFF": 85.0,
     # ...and must beat the best candidate naming a different drug by this margin, or it is ambiguous.
     "MATCH_AMBIGUITY_MARGIN": 6.0,
