@@ -29,15 +29,10 @@ class MedicationResult:
     match: MatchResult
     classes: tuple[str, ...]
 
-    def as_dict(self, kb: KnowledgeBase) -> dict:
-        """The contract's `medications[]` entry."""
+    def as_dict(self, kb: KnowledgeBase, memberships: bool = True) -> dict:
+        """The contract's `medications[]` entry; `class_memberships` (with sources) on request."""
         best = self.match.best
-        memberships = [
-            {"drug": m.drug, "class": m.drug_class, "authority": m.authority, "scope": m.scope,
-             "source": m.source}
-            for drug in self.match.ingredients for m in kb.classes_of(drug)
-        ]
-        return {
+        entry = {
             "index": self.index,
             "input": self.parsed.text,
             "parsed": self.parsed.as_dict(),
@@ -48,8 +43,14 @@ class MedicationResult:
             },
             "candidates": [c.as_dict() for c in self.match.candidates],
             "classes": list(self.classes),
-            "class_memberships": memberships,
         }
+        if memberships:
+            entry["class_memberships"] = [
+                {"drug": m.drug, "class": m.drug_class, "authority": m.authority, "scope": m.scope,
+                 "source": m.source}
+                for drug in self.match.ingredients for m in kb.classes_of(drug)
+            ]
+        return entry
 
 
 class Checker:
@@ -137,7 +138,9 @@ def run_check(checker: Checker, request: CheckRequest) -> dict:
         "protocol": protocol["id"] if protocol else None,
         "mode": request.mode,
         "verdict": verdict(warnings, ctx.missing),
-        "medications": [r.as_dict(kb) for r in results],
+        # Per-class sources are for /match; in a check each warning already names its source,
+        # and repeating every membership made the stored and sent response three times larger.
+        "medications": [r.as_dict(kb, memberships=False) for r in results],
         "warnings": [w.as_dict() for w in warnings],
         "dose_recommendations": [d.as_dict() for d in merge_doses(ctx.doses)],
         "derived": ctx.derived,
