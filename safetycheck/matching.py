@@ -46,8 +46,6 @@ FORM_WORDS = frozenset(
 )
 
 
-COMMON_GRAM = 5000
-
 
 @dataclass(frozen=True)
 class Candidate:
@@ -80,6 +78,8 @@ class MatchResult:
         return self.best.ingredients if self.best and self.status == "matched" else ()
 
 
+# Grams shared by more names than this are left out of the shortlist count.
+COMMON_GRAM = 5000
 # Bump when the index cache file's layout changes (edits to this module invalidate it anyway).
 INDEX_FORMAT = 1
 INDEX_FILE = "matcher-index.npz"
@@ -185,7 +185,7 @@ class Matcher:
     def _shortlist(self, key: str) -> list[int]:
         """Names sharing enough trigrams with the key and of similar length, most shared first."""
         query = _trigrams(key)
-        # Grams shared by thousands of names ("ine", "in ") say little and cost most: leave them out.
+        # Grams shared by thousands of names ("ine", "in ") say little and cost most.
         grams = [p for p in (self.postings.get(g) for g in query) if p is not None and len(p) <= COMMON_GRAM]
         if not grams:
             return []
@@ -265,9 +265,9 @@ class Matcher:
             for i, w in enumerate(words)
         )
 
-    def _single(self, key: str) -> MatchResult:
+    def _single(self, key: str, exact_tried: bool = False) -> MatchResult:
         """Match one name (no combination separators): exact, known span, then fuzzy."""
-        exact = self._exact(key)
+        exact = None if exact_tried else self._exact(key)
         if exact:
             return exact
         stripped = self._stripped(key) or key
@@ -293,7 +293,7 @@ class Matcher:
         key = names[0]
         parts = [p for p in _PART_SEPARATORS.split(key) if p]
         if len(parts) < 2:
-            return self._single(key)
+            return self._single(key, exact_tried=True)
         # "piperacilin/tazobactam", "hydrocodone + acetaminophen": every part must be a drug.
         results = [self._single(p) for p in parts]
         if any(r.status == "ambiguous" for r in results):

@@ -199,12 +199,18 @@ def check_any(conds: list[dict], ctx: Context) -> tuple[bool | None, list[str]]:
     return (None, missing) if missing else (False, [])
 
 
+def _missing_renal_inputs(ctx: Context, with_weight: bool) -> list[str]:
+    """The absent inputs of Cockcroft-Gault (with weight) or MDRD (without)."""
+    needed = [] if "creatinine" in ctx.labs else ["labs.creatinine"]
+    fields = ("age_years", "weight_kg", "sex") if with_weight else ("age_years", "sex")
+    return needed + [f"patient.{n}" for n in fields if ctx.patient.get(n) is None]
+
+
 def _expand_missing(field_name: str, ctx: Context) -> list[str]:
     """A derived value is missing because of the inputs it is computed from."""
     if field_name != "derived.crcl_ml_min":
         return [field_name]
-    needed = [] if "creatinine" in ctx.labs else ["labs.creatinine"]
-    return needed + [f"patient.{n}" for n in ("age_years", "weight_kg", "sex") if ctx.patient.get(n) is None]
+    return _missing_renal_inputs(ctx, with_weight=True)
 
 
 # -- A: interactions ----------------------------------------------------------------------------
@@ -304,15 +310,15 @@ def _judge_window(ctx: Context, rule: dict, med: Med, drug: str, authority: str,
     when = f"last dose {last.isoformat()}" if last else "no last-dose date: treated as current"
     severity = "critical" if screening else "major"
     message = f"{drug}: {rule['text']} ({when}; {authority})."
-    warning = ctx.warn({**rule, "severity": severity, "source": {"title": protocol_title(ctx), "section":
-                        rule["source"]}}, message, "protocol_exclusion", drug=drug,
-                       medication_index=med.index, authority=authority, **extra)
-    warning.action = ("Not eligible until the washout is met." if screening
-                      else "Protocol-prohibited concomitant medication: contact the investigator before dispensing.")
+    action = ("Not eligible until the washout is met." if screening
+              else "Protocol-prohibited concomitant medication: contact the investigator before dispensing.")
+    ctx.warn({**rule, "severity": severity, "source": protocol_source(ctx, rule["source"]), "action": action},
+             message, "protocol_exclusion", drug=drug, medication_index=med.index, authority=authority, **extra)
 
 
-def protocol_title(ctx: Context) -> str:
-    return f"Protocol {ctx.protocol['id']}: {ctx.protocol['title']}"
+def protocol_source(ctx: Context, section: str) -> dict:
+    """The `source` of a warning raised by the check's protocol."""
+    return {"title": f"Protocol {ctx.protocol['id']}: {ctx.protocol['title']}", "section": section}
 
 
 def corticosteroids(ctx: Context, rule: dict, screening: bool) -> None:
@@ -338,7 +344,7 @@ def corticosteroids(ctx: Context, rule: dict, screening: bool) -> None:
                 message = (f"{drug} {parsed.dose:g} {parsed.unit} x {times:g}/day = {equivalent:.1f} mg/day "
                            f"prednisone equivalent (> {rule['max_prednisone_mg_per_day']:g}): {rule['text']}.")
                 ctx.warn({**rule, "severity": "critical" if screening else "major",
-                          "source": {"title": protocol_title(ctx), "section": rule["source"]},
+                          "source": protocol_source(ctx, rule["source"]),
                           "action": "Excluded above the allowance; taper or document before enrolment/dispensing."},
                          message, "protocol_exclusion", drug=drug, medication_index=med.index)
 
@@ -368,7 +374,7 @@ def eligibility(ctx: Context) -> None:
             if branch is None:
                 if not any(crit["id"] in ids for ids in ctx.missing.values()):
                     ctx.warn({"id": crit["id"], "code": "CRITERION_UNCLEAR", "severity": "moderate",
-                              "source": {"title": protocol_title(ctx), "section": crit["source"]}},
+                              "source": protocol_source(ctx, crit["source"])},
                              f"'{crit['text']}' does not cover this case. {crit.get('note', '')}".strip(),
                              "eligibility")
                 continue
@@ -395,13 +401,8 @@ def _crcl_criterion(ctx: Context, crit: dict) -> None:
     if any(ok for _, _, ok in results):
         return
     if unknown:
-        needs = ["labs.creatinine", "patient.age_years", "patient.sex"]
-        if "cockcroft-gault" in unknown:
-            needs.append("patient.weight_kg")
-        for n in needs:
-            if (n.startswith("labs.") and n[5:] not in ctx.labs) or (
-                    n.startswith("patient.") and ctx.patient.get(n[8:]) is None):
-                ctx.need(n, crit["id"])
+        for n in _missing_renal_inputs(ctx, with_weight="cockcroft-gault" in unknown):
+            ctx.need(n, crit["id"])
         return
     shown = "; ".join(f"{m} {v:g}" for m, v, _ in results)
     _ineligible(ctx, crit, shown, f"{crit['op']} {crit['threshold']:g} {crit.get('unit', '')}")
@@ -409,7 +410,7 @@ def _crcl_criterion(ctx: Context, crit: dict) -> None:
 
 def _ineligible(ctx: Context, crit: dict, value: str, threshold: str) -> None:
     ctx.warn({"id": crit["id"], "code": "LAB_INELIGIBLE", "severity": "critical",
-              "source": {"title": protocol_title(ctx), "section": crit["source"]},
+              "source": protocol_source(ctx, crit["source"]),
               "action": "Not eligible on this value."},
              f"{value} fails '{crit['text']}' (threshold {threshold}).", "eligibility")
 
