@@ -65,7 +65,7 @@ def _append(db, table: str, row: dict, fields: tuple[str, ...]) -> None:
 def record_check(db, *, channel: str, api_client: str, request: dict, response: dict,
                  idempotency_key: str | None = None) -> str:
     """Store one answered check before it is sent; return the stored response JSON; raise if not stored."""
-    request_json = canonical(request)
+    request_json, request_hash = canonical_request(request)
     row = {
         "check_id": response["check_id"], "created_at": response["created_at"], "channel": channel,
         "api_client": api_client, "ruleset_version": response["ruleset_version"],
@@ -73,15 +73,21 @@ def record_check(db, *, channel: str, api_client: str, request: dict, response: 
         "verdict": response["verdict"],
         "codes": " ".join(sorted({w["code"] for w in response["warnings"]})),
         "patient_id": (request.get("patient") or {}).get("id"), "idempotency_key": idempotency_key,
-        "request_hash": hashlib.sha256(request_json.encode()).hexdigest(),
+        "request_hash": request_hash,
         "request_json": request_json, "response_json": canonical(response),
     }
     _append(db, "checks", row, CHECK_FIELDS)
     return row["response_json"]
 
 
-def request_digest(request: dict) -> str:
-    return hashlib.sha256(canonical(request).encode()).hexdigest()
+def canonical_request(request: dict) -> tuple[str, str]:
+    """The request as stored, and its sha256 (what an Idempotency-Key is compared on)."""
+    request_json = canonical(request)
+    return request_json, hashlib.sha256(request_json.encode()).hexdigest()
+
+
+def check_exists(db, check_id: str) -> bool:
+    return db.execute("SELECT 1 FROM checks WHERE check_id = ?", [check_id]).fetchone() is not None
 
 
 def add_review(db, check_id: str, reviewer: str, decision: str, note: str | None) -> dict:

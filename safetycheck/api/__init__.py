@@ -69,8 +69,8 @@ def answer_check(body: dict, channel: str):
     """Run a check and store it before answering; no stored row, no advice (5xx)."""
     db = get_db()
     key = request.headers.get("Idempotency-Key")
-    digest = audit.request_digest(body)
     if key:
+        _, digest = audit.canonical_request(body)
         try:
             stored = audit.find_idempotent(db, g.api_client, key, digest)
         except audit.IdempotencyConflict:
@@ -132,7 +132,7 @@ class Reviews(MethodView):
     def post(self, body, check_id):
         """Record an auditor's decision on a stored check (an override needs a note)."""
         db = get_db()
-        if audit.get_check(db, check_id) is None:
+        if not audit.check_exists(db, check_id):
             abort(404, message=f"No check {check_id}.")
         return audit.add_review(db, check_id, g.api_client, body["decision"], body.get("note"))
 
