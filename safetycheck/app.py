@@ -5,10 +5,11 @@ from pathlib import Path
 from flask import Flask, jsonify, render_template
 from flask_smorest import Api
 
-from . import auth, cli, db
+from . import auth, cli, db, error_pages
 from .config import DEFAULTS
 from .knowledge import load_knowledge_base, vocabulary
 from .pipeline import Checker
+from .service import CheckService
 
 API_SETTINGS = {
     "API_TITLE": "safetycheck",
@@ -44,6 +45,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         cache_dir=cache_dir,
     )
     app.extensions["safetycheck"] = checker
+    app.extensions["safetycheck_service"] = CheckService(checker)
 
     db.init_app(app)
     cli.init_app(app)
@@ -75,4 +77,5 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .api import bp as api_bp
 
     api.register_blueprint(api_bp)
+    error_pages.init_app(app, api)
     return app
