@@ -65,3 +65,22 @@ def append_only_triggers(db):
                 f"CREATE TRIGGER {table}_no_{event.lower()} BEFORE {event} ON {table} "
                 f"BEGIN SELECT RAISE(ABORT, '{table} are append-only'); END"
             )
+
+
+@migrations(name="0003_users")
+def create_users(db):
+    """People who sign in to the web pages (not part of the audit chain; checks and reviews name them)."""
+    db.execute(
+        """
+        CREATE TABLE users (
+            name TEXT PRIMARY KEY,
+            role TEXT NOT NULL CHECK (role IN ('clinician', 'pharmacist', 'auditor', 'admin')),
+            password_hash TEXT NOT NULL,
+            disabled INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            failed_signins INTEGER NOT NULL DEFAULT 0,
+            locked_until TEXT
+        ) STRICT
+        """
+    )
+    db.execute("CREATE INDEX checks_channel_client ON checks (channel, api_client)")

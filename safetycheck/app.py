@@ -5,7 +5,7 @@ from pathlib import Path
 from flask import Flask, jsonify, render_template
 from flask_smorest import Api
 
-from . import auth, cli, db, error_pages
+from . import auth, cli, db, error_pages, web
 from .config import DEFAULTS
 from .knowledge import load_knowledge_base, vocabulary
 from .pipeline import Checker
@@ -33,6 +33,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.setdefault("MIGRATIONS_PATH", str(repo_root / "migrations" / "migrations.py"))
     if test_config:
         app.config.update(test_config)
+    web.configure_secret(app)  # before the slow knowledge load: a missing secret refuses at once
 
     cache_dir = app.config["CACHE_DIR"] or None
     kb = app.config.get("KNOWLEDGE_BASE") or load_knowledge_base(
@@ -78,4 +79,5 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     api.register_blueprint(api_bp)
     error_pages.init_app(app, api)
+    web.init_app(app)
     return app

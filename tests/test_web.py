@@ -1,0 +1,160 @@
+"""The web pages through Flask's test client: sign-in, CSRF, the form, results, roles, review, CSV, users CLI."""
+
+import csv
+import io
+import re
+import sqlite3
+
+import pytest
+
+from safetycheck import create_app
+from safetycheck.web import ConfigurationError
+
+from .conftest import make_app
+
+PASSWORD = "correct horse battery"
+LIST = "1. Cipro 500 mg PO BID\n\n- ASA 81mg daily\n* metfromin 500 mg BID\nzorbatrexine 10 mg\n"
+
+
+@pytest.fixture()
+def web_app(kb, tmp_path):
+    app = make_app(kb, tmp_path / "audit.db", WTF_CSRF_ENABLED=True)
+    runner = app.test_cli_runner()
+    for name, role in (("alice", "clinician"), ("audrey", "auditor"), ("bob", "clinician")):
+        done = runner.invoke(args=["user", "create", name, "--role", role, "--password-stdin"], input=PASSWORD + "\n")
+        assert done.exit_code == 0, done.output
+    return app
+
+
+def token(page) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+
+
+def signed_in(app, name):
+    client = app.test_client()
+    page = client.get("/login")
+    response = client.post("/login", data={"name": name, "password": PASSWORD, "csrf_token": token(page)})
+    assert response.status_code == 302
+    return client
+
+
+def form_data(client, **changes):
+    page = client.get("/")
+    data = {"csrf_token": token(page), "regimen": "ipd", "mode": "dispensing", "date": "2026-11-22",
+            "cycle": "2", "day": "8", "patient_id": "p1", "age_years": "67", "sex": "female", "weight_kg": "70",
+            "lab_anc_value": "2.5", "lab_anc_unit": "10*9/L", "lab_platelets_value": "180",
+            "lab_platelets_unit": "10*9/L", "lab_creatinine_value": "0.9", "lab_creatinine_unit": "mg/dL",
+            "lab_bilirubin_total_value": "0.6", "lab_bilirubin_total_unit": "mg/dL",
+            "lab_bilirubin_total_uln": "1.2", "medication_text": LIST}
+    data.update(changes)
+    return data
+
+
+def test_pages_need_sign_in_and_wrong_password_is_refused(web_app):
+    client = web_app.test_client()
+    assert client.get("/").status_code == 302
+    page = client.get("/login")
+    wrong = client.post("/login", data={"name": "alice", "password": "nope", "csrf_token": token(page)})
+    assert wrong.status_code == 401 and "Wrong name or password" in wrong.get_data(as_text=True)
+
+
+def test_login_without_csrf_token_is_refused(web_app):
+    client = web_app.test_client()
+    client.get("/login")
+    assert client.post("/login", data={"name": "alice", "password": PASSWORD}).status_code == 400
+
+
+def test_repeated_failures_lock_the_account(web_app, monkeypatch):
+    from safetycheck.web import views
+
+    monkeypatch.setattr(views, "FAILED_SIGNIN_DELAY", 0)
+    client = web_app.test_client()
+    for _ in range(5):
+        client.post("/login", data={"name": "bob", "password": "wrong", "csrf_token": token(client.get("/login"))})
+    login = {"name": "bob", "password": PASSWORD, "csrf_token": token(client.get("/login"))}
+    locked = client.post("/login", data=login)
+    assert locked.status_code == 401 and "locked" in locked.get_data(as_text=True)
+
+
+def test_a_web_check_is_stored_with_channel_and_user_and_shows_every_line(web_app):
+    client = signed_in(web_app, "alice")
+    response = client.post("/", data=form_data(client))
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"])
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "ciprofloxacin" in html and "metformin" in html and "zorbatrexine" in html
+    assert "could not be identified" in html
+    with sqlite3.connect(web_app.config["DATABASE"]) as conn:
+        assert conn.execute("SELECT channel, api_client FROM checks").fetchall() == [("web", "alice")]
+
+
+def test_a_bad_unit_is_shown_next_to_its_field_and_the_input_is_kept(web_app):
+    client = signed_in(web_app, "alice")
+    response = client.post("/", data=form_data(client, lab_anc_unit="furlongs"))
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert 'id="lab_anc_unit-error"' in html and "furlongs" in html
+    assert "zorbatrexine" in html  # the pasted list is kept
+    with sqlite3.connect(web_app.config["DATABASE"]) as conn:
+        assert conn.execute("SELECT count(*) FROM checks").fetchone()[0] == 0
+
+
+def test_clinicians_see_their_own_checks_only_and_not_review(web_app):
+    alice = signed_in(web_app, "alice")
+    location = alice.post("/", data=form_data(alice)).headers["Location"]
+    bob = signed_in(web_app, "bob")
+    assert bob.get(location).status_code == 403
+    assert bob.get("/review").status_code == 403
+    assert signed_in(web_app, "audrey").get(location).status_code == 200
+
+
+def test_edit_and_check_again_refills_the_form(web_app):
+    client = signed_in(web_app, "alice")
+    check_id = client.post("/", data=form_data(client)).headers["Location"].rsplit("/", 1)[1]
+    html = client.get(f"/?from={check_id}").get_data(as_text=True)
+    assert "zorbatrexine" in html and 'value="70.0"' in html
+
+
+def test_review_override_needs_a_reason_and_csv_has_the_rows(web_app):
+    alice = signed_in(web_app, "alice")
+    check_id = alice.post("/", data=form_data(alice)).headers["Location"].rsplit("/", 1)[1]
+    audrey = signed_in(web_app, "audrey")
+    page = audrey.get(f"/review/{check_id}")
+    refused = audrey.post(f"/review/{check_id}", data={"decision": "overridden", "note": "", "csrf_token": token(page)})
+    assert refused.status_code == 422 and "needs a reason" in refused.get_data(as_text=True)
+    done = audrey.post(f"/review/{check_id}", data={"decision": "overridden", "note": "checked with the team",
+                                                     "csrf_token": token(page)})
+    assert done.status_code == 302
+    html = audrey.get(f"/review/{check_id}").get_data(as_text=True)
+    assert "checked with the team" in html and "audrey" in html
+    queue = audrey.get("/review?verdict=review&decision=overridden").get_data(as_text=True)
+    assert check_id in queue and "intact" in queue and "<svg" in queue
+    exported = audrey.get("/review/export.csv?decision=overridden").get_data(as_text=True)
+    rows = list(csv.DictReader(io.StringIO(exported)))
+    assert [(r["check_id"], r["api_client"], r["decision"]) for r in rows] == [(check_id, "alice", "overridden")]
+    assert audrey.get("/review/export.csv?decision=accepted").get_data(as_text=True).count("\n") == 1
+
+
+def test_preview_reads_each_line(web_app):
+    client = signed_in(web_app, "alice")
+    page = client.get("/")
+    response = client.post("/preview", data={"medication_text": LIST}, headers={"X-CSRFToken": token(page)})
+    assert [r["status"] for r in response.json["results"]] == ["matched", "matched", "matched", "unmatched"]
+
+
+def test_the_secret_key_is_required_outside_dev_mode(kb, tmp_path, monkeypatch):
+    monkeypatch.delenv("SAFETYCHECK_SECRET_KEY", raising=False)
+    with pytest.raises(ConfigurationError, match="SAFETYCHECK_SECRET_KEY"):
+        create_app({"KNOWLEDGE_BASE": kb, "DATABASE": str(tmp_path / "a.db"), "API_KEYS": "t:k"})
+
+
+def test_user_list_and_disable(web_app):
+    runner = web_app.test_cli_runner()
+    assert runner.invoke(args=["user", "disable", "bob"]).exit_code == 0
+    listing = runner.invoke(args=["user", "list"]).output
+    assert "bob\tclinician\tdisabled" in listing and "audrey\tauditor\tactive" in listing
+    client = web_app.test_client()
+    login = {"name": "bob", "password": PASSWORD, "csrf_token": token(client.get("/login"))}
+    refused = client.post("/login", data=login)
+    assert refused.status_code == 401
