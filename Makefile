@@ -20,19 +20,31 @@ install: $(STAMP)
 validate: install
 	$(PY) -m safetycheck.knowledge
 
-run: install
+# The web pages need SAFETYCHECK_SECRET_KEY; when it is not set, make run keeps one under instance/ (owner-only).
+SECRET_KEY_FILE := instance/secret_key
+WITH_SECRET = export SAFETYCHECK_SECRET_KEY="$${SAFETYCHECK_SECRET_KEY:-$$(cat $(SECRET_KEY_FILE))}";
+
+$(SECRET_KEY_FILE):
+	@mkdir -p instance
+	@umask 077 && $(PY) -c 'import secrets; print(secrets.token_hex(32))' > $@
+
+run: install $(SECRET_KEY_FILE)
 	$(PY) -m safetycheck.knowledge
-	$(VENV)/bin/flask --app wsgi db migrate
-	$(VENV)/bin/flask --app wsgi api-key --url http://127.0.0.1:$(PORT)
-	$(VENV)/bin/gunicorn --bind 127.0.0.1:$(PORT) --workers $(WEB_CONCURRENCY) --access-logfile - wsgi:app
+	@$(WITH_SECRET) $(VENV)/bin/flask --app wsgi db migrate
+	@$(WITH_SECRET) $(VENV)/bin/flask --app wsgi api-key --url http://127.0.0.1:$(PORT)
+	@$(WITH_SECRET) $(VENV)/bin/flask --app wsgi user list
+	@$(WITH_SECRET) exec $(VENV)/bin/gunicorn --bind 127.0.0.1:$(PORT) --workers $(WEB_CONCURRENCY) \
+		--access-logfile - wsgi:app
 
 test: install
+	scripts/install-browser.sh
 	$(VENV)/bin/ruff check safetycheck tests bench migrations wsgi.py
 	$(PY) -m pytest
 
 bench: install
 	$(PY) bench/bench.py
 	$(PY) bench/http_bench.py
+	$(PY) bench/web_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -49,7 +49,8 @@ def startup_seconds(cache_dir, runs=5):
     samples = []
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as cold:
-            env = {**os.environ, "SAFETYCHECK_CACHE_DIR": cold if cache_dir is None else cache_dir}
+            env = {**os.environ, "SAFETYCHECK_CACHE_DIR": cold if cache_dir is None else cache_dir,
+                   "SAFETYCHECK_SECRET_KEY": os.environ.get("SAFETYCHECK_SECRET_KEY", "bench-secret")}
             out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                  cwd=ROOT, env=env, check=True)
         samples.append(float(out.stdout.strip().splitlines()[-1]))

@@ -65,6 +65,7 @@ class Server:
     def __init__(self, workdir: Path, workers: int):
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("SAFETYCHECK_")}
         self.env.update(SAFETYCHECK_DB=str(workdir / "audit.db"), SAFETYCHECK_API_KEYS=f"bench:{KEY}",
+                        SAFETYCHECK_SECRET_KEY="bench-secret",
                         SAFETYCHECK_CACHE_DIR=str(ROOT / "instance" / "cache"))
         self.workers = workers
         self.log_path = workdir / "gunicorn.log"

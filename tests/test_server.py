@@ -40,6 +40,7 @@ def free_port() -> int:
 def server_env(db_path: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SAFETYCHECK_")}
     env.update(SAFETYCHECK_DB=str(db_path), SAFETYCHECK_API_KEYS=f"test:{KEY}",
+               SAFETYCHECK_SECRET_KEY="server-test-secret",
                SAFETYCHECK_CACHE_DIR=str(ROOT / "instance" / "cache"), PYTHONUNBUFFERED="1")
     return env
 

@@ -41,7 +41,11 @@ def list_command():
     """List users with their role and state."""
     db = _db()
     try:
-        for row in users.list_users(db):
+        rows = users.list_users(db)
+        if not rows:
+            click.echo("safetycheck: no users yet. Create the first one (the password is asked twice):\n"
+                       "  .venv/bin/flask --app wsgi user create NAME --role admin")
+        for row in rows:
             state = "disabled" if row["disabled"] else ("locked" if row["locked_until"] else "active")
             click.echo(f"{row['name']}\t{row['role']}\t{state}\t{row['created_at']}")
     finally:
