@@ -16,22 +16,17 @@ import zipfile
 from contextlib import suppress
 from dataclasses import dataclass, field
 
+import jellyfish
 import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from . import cache as cache_files
+from .forms import SALT_WORDS, strip_forms
 from .knowledge import KnowledgeBase, NameEntry
-from .parsing import ParsedMedication
+from .parsing import ParsedMedication, parse_line
 from .text import normalize
 
-SALT_WORDS = frozenset(
-    "hydrochloride hcl hydrobromide hbr sodium potassium calcium magnesium citrate maleate mesylate "
-    "besylate tartrate bitartrate succinate fumarate sulfate sulphate bisulfate phosphate acetate "
-    "dihydrate monohydrate trihydrate anhydrous disodium dipotassium tromethamine lactate "
-    "propionate dipropionate valerate etexilate medoxomil axetil hyclate xinafoate bromide "
-    "chloride pamoate free base".split()
-)
 # Words that may stand beside a product name without naming another ingredient.
 DESCRIPTOR_WORDS = frozenset(
     "extra strength regular maximum max children's childrens infant infants junior adult adults "
@@ -42,8 +37,26 @@ FORM_WORDS = frozenset(
     "tab tabs tablet tablets cap caps capsule capsules er xr sr dr xl cr la ec odt inj injection "
     "injectable solution soln susp suspension chewable extended delayed release film coated oral "
     "auto-injector autoinjector injector pen vial syringe prefilled patch cream ointment gel drops "
-    "spray inhaler hfa powder elixir syrup liquid disintegrating otc rx generic brand".split()
+    "spray inhaler hfa powder elixir syrup liquid disintegrating otc rx generic brand "
+    # RxNorm SCD/SBD words ("0.09 MG/ACTUAT Metered Dose Inhaler", "{...} Pack [Camila 28 Day]").
+    "actuat metered dose pack inhalant topical intrauterine transdermal system".split()
 )
+# Words of a sentence around a drug name ("stopped taking omeprazole", "my prilosec").
+_FILLER_WORDS = frozenset(
+    "my his her their the a an i im i'm was were is am on off taking take takes took stopped stop "
+    "started start restarted still also currently used using uses prescribed given daily was been has had "
+    "recently previously prior home med meds medication medicine medicines of pt patient reports "
+    "antibiotic".split()
+)
+_NEGATION_WORDS = frozenset(
+    "no not non never without avoid avoidance allergy allergies allergic intolerance intolerant denies deny "
+    "nkda nka contraindicated".split()
+)
+_DAY_PACK = re.compile(r"\b\d+ day(?: pack)?\b")
+# An RxNorm clinical/branded drug string with " / " between ingredients, or a pack.
+_RXNORM_MULTI = re.compile(r"\d\s*(?:MG|MCG|ML|UNT|ACTUAT|MEQ|%)\S*\s/\s|^\s*\{", re.I)
+_PACK_COUNT = re.compile(r"\b\d+\s*\(|[(){}]|\bpack\b", re.I)
+_INERT = frozenset({"inert ingredients", "inert ingredient", "inert"})
 
 
 
@@ -162,7 +175,7 @@ class Matcher:
         return self.kb.names.get(name)
 
     def _stripped(self, key: str) -> str:
-        words = [w for w in key.split() if w not in SALT_WORDS and w not in FORM_WORDS]
+        words = [w for w in strip_forms(_DAY_PACK.sub(" ", key)).split() if w not in FORM_WORDS]
         return " ".join(words)
 
     def _spans(self, key: str) -> list[tuple[str, NameEntry]]:
@@ -215,7 +228,11 @@ class Matcher:
                 by_drug[entry.ingredients] = Candidate(entry.ingredients, name, 100 * score)
         return sorted(by_drug.values(), key=lambda c: (-c.score, c.generic))
 
-    def _decide(self, candidates: list[Candidate]) -> MatchResult:
+    def _decide(self, candidates: list[Candidate], key: str = "") -> MatchResult:
+        if candidates and candidates[0].score < self.cutoff:
+            phonetic = self._phonetic(key, candidates)
+            if phonetic:
+                return phonetic
         if not candidates or candidates[0].score < self.cutoff:
             return MatchResult("unmatched", candidates=tuple(candidates[:5]))
         best = candidates[0]
@@ -227,7 +244,26 @@ class Matcher:
                   or (set(c.ingredients) & lookalikes and c.score >= self.cutoff - self.margin)]
         if rivals:
             return MatchResult("ambiguous", candidates=(best, *rivals))
-        return MatchResult("matched", "fuzzy", best)
+        # The runners-up are the competitors the match beat (explainability).
+        return MatchResult("matched", "fuzzy", best, tuple(candidates[1:3]))
+
+    def _phonetic(self, key: str, candidates: list[Candidate]) -> MatchResult | None:
+        """A short misspelling ("sipro") that sounds like exactly one drug, with no other drug in reach.
+
+        Metaphone (jellyfish) keys must be equal; every candidate the fuzzy search found must be
+        that same drug, and the name must not be a class. Otherwise: no acceptance.
+        """
+        if not key or " " in key or len(key) > 8 or len({c.ingredients for c in candidates}) != 1:
+            return None
+        best = candidates[0]
+        entry = self.kb.names[best.matched_name]
+        # Only a drug's own or brand name, never a code or abbreviation ("ddvp" is not "DDAVP").
+        if entry.via not in ("exact", "brand") or best.score < self.cutoff - 2 * self.margin \
+                or any(ch.isdigit() for ch in key):
+            return None
+        if jellyfish.metaphone(key) != jellyfish.metaphone(best.matched_name):
+            return None
+        return MatchResult("matched", "phonetic", best)
 
     # -- entry point ---------------------------------------------------------------------------
     def _from_entry(self, entry: NameEntry, key: str, via: str | None = None) -> MatchResult:
@@ -276,24 +312,100 @@ class Matcher:
             ingredients = tuple(sorted({i for _, e in spans for i in e.ingredients}))
             via = spans[0][1].via if len(spans) == 1 else "synonym"
             return MatchResult("matched", via, Candidate(ingredients, " + ".join(s for s, _ in spans), 100.0))
+        if spans:
+            # A known drug name sits in the line beside words we cannot read. Fuzzy may read the
+            # whole ("insulin glargin"), but never jump to another molecule ("doxorubicin liposomal"
+            # is not "daunorubicin liposomal"); else find that drug when the rest is not another drug.
+            fuzzy = self._decide(self.fuzzy(stripped), stripped) \
+                if len(stripped.replace(" ", "")) >= self.min_fuzzy_length else MatchResult("unmatched")
+            if fuzzy.status == "matched" and all(
+                    f" {span} " in f" {fuzzy.best.matched_name} " or set(entry.ingredients) & set(fuzzy.ingredients)
+                    for span, entry in spans):
+                return fuzzy
+            return self._in_text(stripped, spans)
         if len(stripped.replace(" ", "")) < self.min_fuzzy_length:
             return MatchResult("unmatched")
-        return self._decide(self.fuzzy(stripped))
+        return self._decide(self.fuzzy(stripped), stripped)
+
+    def _in_text(self, key: str, spans: list[tuple[str, NameEntry]]) -> MatchResult:
+        """One drug named inside other words ("my prilosec"); unmatched/ambiguous when any doubt."""
+        drugs = {e.ingredients for _, e in spans}
+        if len(drugs) != 1:
+            return MatchResult("unmatched")
+        covered = {w for span, _ in spans for w in span.split()}
+        strong = all(e.via in ("exact", "brand") for _, e in spans)
+        for word in key.split():
+            if word in _NEGATION_WORDS:
+                return MatchResult("unmatched")  # "no aspirin", "penicillin allergy": not taken
+            if word in covered or word in _FILLER_WORDS or word in DESCRIPTOR_WORDS \
+                    or word.replace(".", "").isdigit():
+                continue
+            own = self.lookup(word)
+            if own and own.via == "class_term":
+                continue  # "antibiotic ciprofloxacin": a class word, not another drug
+            if not strong or own:
+                # Beside a weak name (a code, a synonym like "alcohol") or another name: do not pick.
+                return MatchResult("unmatched")
+            near = [c for c in self.fuzzy(word) if c.score >= self.cutoff - self.margin
+                    and self.kb.names[c.matched_name].via != "class_term"] if len(word) >= 4 else []
+            if any(c.ingredients not in drugs for c in near):
+                # Another word in the line reads like another drug: do not pick.
+                return MatchResult("ambiguous", candidates=tuple(near[:4]))
+        span, entry = spans[0]
+        return MatchResult("matched", "in_text", Candidate(entry.ingredients, span, 100.0))
+
+    def _rxnorm(self, text: str, brands: tuple[str, ...]) -> MatchResult | None:
+        """RxNorm multi-ingredient strings and packs: every ' / ' part must be a drug."""
+        if not _RXNORM_MULTI.search(text):
+            return None
+        body = _PACK_COUNT.sub(" ", re.sub(r"\[[^\]]*\]", " ", text))
+        names = []
+        for part in re.split(r"\s/\s", body):
+            name = normalize(parse_line(part).name)
+            if name and name not in _INERT and name not in names:
+                names.append(name)
+        if len(names) < 1:
+            return None
+        results = [self._single(n) for n in names]
+        if any(r.status != "matched" for r in results):
+            return MatchResult("unmatched") if not any(r.status == "ambiguous" for r in results) else \
+                MatchResult("ambiguous", candidates=tuple(c for r in results for c in r.candidates))
+        ingredients = tuple(sorted({i for r in results for i in r.ingredients}))
+        via = "fuzzy" if any(r.via == "fuzzy" for r in results) else "synonym" if len(results) > 1 else results[0].via
+        for brand in brands:
+            entry = self.lookup(self._stripped(normalize(brand)) or normalize(brand))
+            words = {w for i in ingredients for w in i.split()}
+            if entry and entry.via not in ("ambiguous", "class_term") and entry.ingredients != ingredients \
+                    and not any(set(i.split()) & words for i in entry.ingredients):
+                # "[Brand]" names other ingredients than the clinical drug string: never pick one.
+                return MatchResult("ambiguous", candidates=(
+                    Candidate(ingredients, " + ".join(names), 100.0),
+                    Candidate(entry.ingredients, normalize(brand), 100.0)))
+        score = min(r.best.score for r in results)
+        return MatchResult("matched", via, Candidate(ingredients, " + ".join(names), score))
 
     def match(self, parsed: ParsedMedication) -> MatchResult:
         """Match one parsed medication."""
+        rxnorm = self._rxnorm(parsed.text, parsed.other_names) if " / " in parsed.text or "{" in parsed.text \
+            else None
+        if rxnorm:
+            return rxnorm
         names = [normalize(n) for n in (parsed.name, *parsed.other_names)]
         names = [n for n in names if n]
-        if not names:
-            return MatchResult("unmatched")
         for key in names:
             exact = self._exact(key)
             if exact:
                 return exact
+        if not names:
+            # Nothing read as a name ("oral contraceptives" starts with a route, "stopped taking
+            # omeprazole" with a stop word): the whole line, then a drug inside it.
+            whole = normalize(re.sub(r"\[[^\]]*\]", " ", parsed.text))
+            return (self._exact(whole) if whole else None) or self._from_text(parsed.text)
         key = names[0]
         parts = [p for p in _PART_SEPARATORS.split(key) if p]
         if len(parts) < 2:
-            return self._single(key, exact_tried=True)
+            result = self._single(key, exact_tried=True)
+            return result if result.status != "unmatched" or not parsed.text else self._from_text(parsed.text)
         # "piperacilin/tazobactam", "hydrocodone + acetaminophen": every part must be a drug.
         results = [self._single(p) for p in parts]
         if any(r.status == "ambiguous" for r in results):
@@ -304,3 +416,13 @@ class Matcher:
         via = "fuzzy" if any(r.via == "fuzzy" for r in results) else "synonym"
         score = min(r.best.score for r in results)
         return MatchResult("matched", via, Candidate(ingredients, " + ".join(parts), score))
+
+    def _from_text(self, text: str) -> MatchResult:
+        """The whole line, when the parsed name found nothing: one known drug among other words."""
+        key = self._stripped(normalize(re.sub(r"\[[^\]]*\]", " ", text)))
+        if not key or _PART_SEPARATORS.search(key):
+            return MatchResult("unmatched")
+        spans = [(s, e) for s, e in self._spans(key) if e.via not in ("ambiguous", "class_term")]
+        if not spans:
+            return MatchResult("unmatched")
+        return self._in_text(key, spans)
