@@ -1,7 +1,9 @@
 """Parsed medication -> matched / ambiguous / unmatched drug, never a silent guess.
 
-Order: exact name, name without salt and dose-form words, known names inside the line, and only
-then fuzzy. Fuzzy runs on a trigram-prefiltered shortlist (a full scan of ~110k names costs
+Order: RxNorm " / " and pack strings part by part, exact name, name without salt, formulation and
+dose-form words (safetycheck.forms), known names inside the line, and only then fuzzy; a short name
+that fuzzy leaves unmatched may be rescued phonetically (metaphone) when it is the only drug in
+reach. A known drug name in the line pins the molecule: fuzzy may not move off it. Fuzzy runs on a trigram-prefiltered shortlist (a full scan of ~110k names costs
 milliseconds per name) and scores with the normalised OSA edit similarity (a transposition is one
 edit; a length difference costs in full), never `partial_ratio`, which scores omeprazole against
 esomeprazole at 100, nor `ratio`, which puts carbamazapine as near diethylcarbamazine as
