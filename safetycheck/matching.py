@@ -3,12 +3,13 @@
 Order: RxNorm " / " and pack strings part by part, exact name, name without salt, formulation and
 dose-form words (safetycheck.forms), known names inside the line, and only then fuzzy; a short name
 that fuzzy leaves unmatched may be rescued phonetically (metaphone) when it is the only drug in
-reach. A known drug name in the line pins the molecule: fuzzy may not move off it. Fuzzy runs on a trigram-prefiltered shortlist (a full scan of ~110k names costs
-milliseconds per name) and scores with the normalised OSA edit similarity (a transposition is one
-edit; a length difference costs in full), never `partial_ratio`, which scores omeprazole against
-esomeprazole at 100, nor `ratio`, which puts carbamazapine as near diethylcarbamazine as
-carbamazepine. A name that is itself a known drug never reaches fuzzy,
-so a look-alike is never "corrected" into its twin.
+reach. A known drug name in the line pins the molecule: fuzzy may not move off it.
+
+Fuzzy runs on a trigram-prefiltered shortlist (a full scan of ~110k names costs milliseconds per
+name) and scores with the normalised OSA edit similarity (a transposition is one edit; a length
+difference costs in full), never `partial_ratio`, which scores omeprazole against esomeprazole at
+100, nor `ratio`, which puts carbamazapine as near diethylcarbamazine as carbamazepine. A name that
+is itself a known drug never reaches fuzzy, so a look-alike is never "corrected" into its twin.
 """
 
 import hashlib
@@ -93,6 +94,10 @@ class MatchResult:
         return self.best.ingredients if self.best and self.status == "matched" else ()
 
 
+# Phonetic rescue: the sound-alike must keep this much of the spelling (OSA similarity, 0-100);
+# any other drug of the same sound spelt at least PHONETIC_REACH alike blocks it.
+PHONETIC_FLOOR = 70.0
+PHONETIC_REACH = 50.0
 # Grams shared by more names than this are left out of the shortlist count.
 COMMON_GRAM = 5000
 # Bump when the index cache file's layout changes (edits to this module invalidate it anyway).
@@ -169,6 +174,7 @@ class Matcher:
         self.keys = [k for k in kb.names if len(k) >= 3]
         # Building the index takes most of a second; cache_dir (optional) keeps it across starts.
         self.postings = _index(self.keys, kb.version, cache_dir)
+        self._sound_index: dict[str, tuple[str, ...]] | None = None
         self.lengths = np.fromiter((len(k) for k in self.keys), dtype=np.int32, count=len(self.keys))
 
     # -- exact ---------------------------------------------------------------------------------
@@ -231,7 +237,7 @@ class Matcher:
         return sorted(by_drug.values(), key=lambda c: (-c.score, c.generic))
 
     def _decide(self, candidates: list[Candidate], key: str = "") -> MatchResult:
-        if candidates and candidates[0].score < self.cutoff:
+        if not candidates or candidates[0].score < self.cutoff:
             phonetic = self._phonetic(key, candidates)
             if phonetic:
                 return phonetic
@@ -250,22 +256,40 @@ class Matcher:
         return MatchResult("matched", "fuzzy", best, tuple(candidates[1:3]))
 
     def _phonetic(self, key: str, candidates: list[Candidate]) -> MatchResult | None:
-        """A short misspelling ("sipro") that sounds like exactly one drug, with no other drug in reach.
+        """A short misspelling ("sipro", "xanex") that sounds like exactly one drug, no other in reach.
 
-        Metaphone (jellyfish) keys must be equal; every candidate the fuzzy search found must be
-        that same drug, and the name must not be a class. Otherwise: no acceptance.
+        The metaphone keys (jellyfish) must be equal; every drug of that sound, and every candidate
+        the fuzzy search found, must be that one drug. Otherwise: no acceptance.
         """
-        if not key or " " in key or len(key) > 8 or len({c.ingredients for c in candidates}) != 1:
-            return None
-        best = candidates[0]
-        entry = self.kb.names[best.matched_name]
-        # Only a drug's own or brand name, never a code or abbreviation ("ddvp" is not "DDAVP").
-        if entry.via not in ("exact", "brand") or best.score < self.cutoff - 2 * self.margin \
+        if not key or " " in key or not self.min_fuzzy_length <= len(key) <= 10 \
                 or any(ch.isdigit() for ch in key):
             return None
-        if jellyfish.metaphone(key) != jellyfish.metaphone(best.matched_name):
+        # Names of the same sound that are also spelt within reach (half the letters or more in
+        # place); "sancuso" sounds like "zanax" but is no competitor for it, "xanax" is.
+        scored = sorted(((100 * OSA.normalized_similarity(key, n), n) for n in self._sounds().get(
+            jellyfish.metaphone(key), ())), reverse=True)
+        near = [(score, n) for score, n in scored if score >= PHONETIC_REACH]
+        drugs = {self.kb.names[n].ingredients for _, n in near} | {c.ingredients for c in candidates}
+        if len(drugs) != 1 or not near or near[0][0] < PHONETIC_FLOOR:
             return None
-        return MatchResult("matched", "phonetic", best)
+        score, name = near[0]
+        beaten = tuple(Candidate(self.kb.names[n].ingredients, n, sc) for sc, n in scored
+                       if self.kb.names[n].ingredients not in drugs)[:2]
+        return MatchResult("matched", "phonetic", Candidate(self.kb.names[name].ingredients, name, score), beaten)
+
+    def _sounds(self) -> dict[str, tuple[str, ...]]:
+        """metaphone -> one-word drug names (built on first use: ~50 ms)."""
+        if self._sound_index is None:
+            index: dict[str, list[str]] = {}
+            for name, entry in self.kb.names.items():
+                # Names, never codes or abbreviations ("ddvp", dichlorvos, is not "DDAVP").
+                if " " in name or not self.min_fuzzy_length <= len(name) <= 12 \
+                        or entry.via not in ("exact", "brand", "synonym") or not entry.ingredients \
+                        or not set(name) & set("aeiou") or not name.isalpha():
+                    continue
+                index.setdefault(jellyfish.metaphone(name), []).append(name)
+            self._sound_index = {k: tuple(v) for k, v in index.items()}
+        return self._sound_index
 
     # -- entry point ---------------------------------------------------------------------------
     def _from_entry(self, entry: NameEntry, key: str, via: str | None = None) -> MatchResult:

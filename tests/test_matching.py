@@ -235,5 +235,11 @@ def test_phonetic_rescue_only_when_no_other_drug_is_in_reach(checker):
     assert match(checker, "dilatin").status == "ambiguous"
     # A code, not a drug name, never anchors a phonetic match ("DDVAP" is not dichlorvos' DDVP).
     assert match(checker, "DDVAP").status != "matched"
+    # Same sound, spelt far apart: named as the competitor beaten, not a block.
+    zanax = match(checker, "zanax")
+    assert (zanax.via, zanax.ingredients) == ("phonetic", ("alprazolam",))
+    assert [c.matched_name for c in zanax.candidates] == ["sancuso"]
+    # A nutrition shake sounds like glycerin but keeps too little of its spelling.
+    assert match(checker, "GLUCERNA").status == "unmatched"
 
 
