@@ -55,6 +55,7 @@ _NEGATION_WORDS = frozenset(
     "no not non never without avoid avoidance allergy allergies allergic intolerance intolerant denies deny "
     "nkda nka contraindicated".split()
 )
+_WITH = re.compile(r"\bwith\b|\bw/", re.I)
 _DAY_PACK = re.compile(r"\b\d+ day(?: pack)?\b")
 # An RxNorm clinical/branded drug string with " / " between ingredients, or a pack.
 _RXNORM_MULTI = re.compile(r"\d\s*(?:MG|MCG|ML|UNT|ACTUAT|MEQ|%)\S*\s/\s|^\s*\{", re.I)
@@ -418,9 +419,14 @@ class Matcher:
             return rxnorm
         names = [normalize(n) for n in (parsed.name, *parsed.other_names)]
         names = [n for n in names if n]
+        if names and _WITH.search(parsed.text) and not _WITH.search(parsed.name):
+            # "Tylenol with codeine 300/30": the parser stops the name at "with".
+            joined = self.match(parse_line(_WITH.sub(" + ", parsed.text)))
+            if joined.status == "matched":
+                return joined
         for key in names:
             exact = self._exact(key)
-            if exact:
+            if exact and exact.status != "unmatched":
                 return exact
         if not names:
             # Nothing read as a name ("oral contraceptives" starts with a route, "stopped taking
@@ -445,7 +451,11 @@ class Matcher:
 
     def _from_text(self, text: str) -> MatchResult:
         """The whole line, when the parsed name found nothing: one known drug among other words."""
-        key = self._stripped(normalize(re.sub(r"\[[^\]]*\]", " ", text)))
+        whole = normalize(re.sub(r"\[[^\]]*\]", " ", text))
+        exact = self._exact(whole) if whole else None
+        if exact:
+            return exact  # "contraceptives, oral": the parsed name stopped at a route word
+        key = self._stripped(whole)
         if not key or _PART_SEPARATORS.search(key):
             return MatchResult("unmatched")
         spans = [(s, e) for s, e in self._spans(key) if e.via not in ("ambiguous", "class_term")]

@@ -243,3 +243,24 @@ def test_phonetic_rescue_only_when_no_other_drug_is_in_reach(checker):
     assert match(checker, "GLUCERNA").status == "unmatched"
 
 
+
+
+@pytest.mark.parametrize(
+    ("text", "ingredients"),
+    [
+        ("tylenol with codeine", ("acetaminophen", "codeine")),
+        ("hydrocodone with acetaminophen 5/325", ("acetaminophen", "hydrocodone")),
+        ("lopinavir/ritonavir 400/100 mg BID", ("lopinavir", "ritonavir")),
+        ("lopinavir and ritonavir", ("lopinavir", "ritonavir")),
+        ("contraceptives, oral", ("contraceptives oral",)),
+        ("metformin with meals", ("metformin",)),
+    ],
+)
+def test_every_ingredient_of_a_combination_is_kept(checker, text, ingredients):
+    result = match(checker, text)
+    assert (result.status, result.ingredients) == ("matched", ingredients)
+
+
+def test_ritonavir_classes_reach_a_vocabulary_combination_name(checker):
+    result = checker.match_texts(["lopinavir/ritonavir 400/100 mg BID"])[0]
+    assert "CYP3A_STRONG_INHIBITOR" in result.classes

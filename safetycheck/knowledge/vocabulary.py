@@ -32,6 +32,7 @@ CACHE_FILE = "vocabulary.json"
 # Biosimilar / biologic suffixes the FDA appends (isatuximab-irfc, filgrastim-sndz).
 _BIOLOGIC_SUFFIX = re.compile(r"^(?P<base>[a-z][a-z ]+[a-z])-[a-z]{4}$")
 _COMBINATION_SPLIT = re.compile(r"\s*(?:/|,\s*and\s+|,\s*|\s+and\s+)\s*")
+COMBINATION_SPLIT = _COMBINATION_SPLIT
 
 
 class _PlainUnpickler(pickle.Unpickler):
