@@ -7,7 +7,7 @@ from .knowledge import KnowledgeBase
 from .labs import derive, normalize_labs
 from .matching import Matcher, MatchResult
 from .models import SEVERITY_ORDER, CheckRequest, DoseRecommendation, InputError, MedicationInput
-from .parsing import ParsedMedication, parse_line
+from .parsing import ParsedMedication, normalize_route, parse_line
 from .rules import (
     Context,
     Med,
@@ -72,8 +72,8 @@ class Checker:
 
 
 def _parsed_from_fields(med: MedicationInput) -> ParsedMedication:
-    return ParsedMedication(text=med.name, name=med.name, dose=med.dose, unit=med.unit, route=med.route,
-                            frequency=med.frequency)
+    return ParsedMedication(text=med.name, name=med.name, dose=med.dose, unit=med.unit,
+                            route=normalize_route(med.route), frequency=med.frequency)
 
 
 def run_check(checker: Checker, request: CheckRequest) -> dict:

@@ -7,12 +7,21 @@ import re
 import string
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import Decimal
 
 from .knowledge import KnowledgeBase
+from .labs import compare, exact
+from .labs import times as uln_times
 from .models import DoseRecommendation, LabValue, Warning
 
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
-NON_SYSTEMIC_ROUTES = {"topical", "inhalation", "ophthalmic", "nasal"}
+# Local routes: a rule with routes = "systemic" skips them. Anything else, and an unknown route, is systemic.
+NON_SYSTEMIC_ROUTES = {"topical", "inhalation", "ophthalmic", "otic", "nasal", "vaginal"}
+
+
+def applies_to_route(rule: dict, med) -> bool:
+    """A rule scoped to systemic use skips locally applied products; an unknown route counts as systemic."""
+    return rule.get("routes", "any") != "systemic" or getattr(med.parsed, "route", None) not in NON_SYSTEMIC_ROUTES
 _EVERY_HOURS = re.compile(r"(?:q|every)\s*(\d+)\s*(?:h|hr|hrs|hours?)\b", re.I)
 _PER_DAY = [
     (re.compile(r"\b(?:qid|q\.i\.d|four times)", re.I), 4),
@@ -166,13 +175,13 @@ def check_condition(cond: dict, ctx: Context) -> tuple[bool | None, list[str]]:
         if "uln" in cond:
             if lab.uln is None:
                 return None, [f"labs.{cond['lab']}.uln"]
-            return OPS[cond["op"]](lab.value, cond["uln"] * lab.uln), []
-        return OPS[cond["op"]](lab.value, cond["value"]), []
+            return compare(cond["op"], lab.value, uln_times(cond["uln"], lab.uln)), []
+        return compare(cond["op"], lab.value, cond["value"]), []
     if "derived" in cond:
         value = ctx.derived.get(cond["derived"])
         if value is None:
             return None, [f"derived.{cond['derived']}"]
-        return OPS[cond["op"]](value["value"], cond["value"]), []
+        return compare(cond["op"], value["value"], cond["value"]), []
     source, name = ("patient", cond["patient"]) if "patient" in cond else ("toxicities", cond["toxicity"])
     value = (ctx.patient if source == "patient" else ctx.toxicities).get(name)
     if value is None:
@@ -185,7 +194,7 @@ def check_condition(cond: dict, ctx: Context) -> tuple[bool | None, list[str]]:
         return bool(value) is cond["is_"], []
     if "in_" in cond:
         return str(value) in cond["in_"], []
-    return OPS[cond["op"]](value, cond["value"]), []
+    return compare(cond["op"], value, cond["value"]), []
 
 
 def check_any(conds: list[dict], ctx: Context) -> tuple[bool | None, list[str]]:
@@ -220,7 +229,7 @@ def interactions(ctx: Context) -> None:
         if rule["affects"] not in ctx.regimen_drugs:
             continue
         for med in ctx.meds:
-            if not ctx.current(med):
+            if not ctx.current(med) or not applies_to_route(rule, med):
                 continue
             for drug in med.ingredients:
                 if drug in ctx.regimen_drugs or (rule.get("unless_rule"), drug) in ctx.fired:
@@ -265,7 +274,7 @@ def thrombosis(ctx: Context) -> None:
                 platelets = ctx.labs.get("platelets")
                 if platelets is None:
                     ctx.need("labs.platelets", rule["id"])
-                elif platelets.value < rule["below"]:
+                elif compare("<", platelets.value, rule["below"]):
                     message = fmt(rule["message"], {"drug": drug, "platelets": platelets.value})
                     ctx.warn(rule, message, "bleeding", drug=drug, medication_index=med.index)
 
@@ -281,6 +290,8 @@ def exclusions(ctx: Context) -> None:
         if not screening and not rule["concomitant"]:
             continue
         for med in ctx.meds:
+            if not applies_to_route(rule, med):
+                continue
             for drug in med.ingredients:
                 if drug in ctx.regimen_drugs and (not screening or med.last_dose_date is None):
                     continue  # the planned regimen itself, not prior exposure
@@ -302,11 +313,13 @@ def _judge_window(ctx: Context, rule: dict, med: Med, drug: str, authority: str,
         extra["window_days"] = rule.get("window_days") or (
             add_months(ctx.day_of_check, rule["window_months"]) - ctx.day_of_check).days
     else:
-        eligible = (last + timedelta(days=rule["window_days"]) if "window_days" in rule
-                    else add_months(last, rule["window_months"]))
+        # Inclusive window: "within 7 days" includes day -7, so the first eligible day is day -8 + 1.
+        end = (last + timedelta(days=rule["window_days"]) if "window_days" in rule
+               else add_months(last, rule["window_months"]))
+        eligible = end + timedelta(days=1)
         if eligible <= ctx.day_of_check:
             return  # washout met
-        extra = {"window_days": (eligible - last).days, "eligible_on": eligible.isoformat()}
+        extra = {"window_days": (end - last).days, "eligible_on": eligible.isoformat()}
     when = f"last dose {last.isoformat()}" if last else "no last-dose date: treated as current"
     severity = "critical" if screening else "major"
     message = f"{drug}: {rule['text']} ({when}; {authority})."
@@ -322,7 +335,8 @@ def protocol_source(ctx: Context, section: str) -> dict:
 
 
 def corticosteroids(ctx: Context, rule: dict, screening: bool) -> None:
-    """Systemic corticosteroids above the protocol's prednisone-equivalent allowance."""
+    """Systemic corticosteroids summed as prednisone-equivalent mg/day against the protocol allowance."""
+    parts, names, total, first, unknown = [], [], Decimal(0), None, False
     for med in ctx.meds:
         if not ctx.current(med):
             continue
@@ -331,22 +345,32 @@ def corticosteroids(ctx: Context, rule: dict, screening: bool) -> None:
             factors = [m.factor for m in ctx.kb.classes_of(drug) if m.drug_class == "SYSTEMIC_CORTICOSTEROID"]
             if not factors or drug in ctx.regimen_drugs or parsed.route in NON_SYSTEMIC_ROUTES:
                 continue
-            times = per_day(parsed.frequency)
-            unit_mg = {"mg": 1.0, "mcg": 0.001, "g": 1000.0}.get(parsed.unit or "")
+            per = per_day(parsed.frequency)
+            unit_mg = {"mg": Decimal(1), "mcg": Decimal("0.001"), "g": Decimal(1000)}.get(parsed.unit or "")
             if parsed.dose is None or unit_mg is None:
                 ctx.need(f"medications[{med.index}].dose", rule["id"])
+                unknown = True
                 continue
-            if times is None:
+            if per is None:
                 ctx.need(f"medications[{med.index}].frequency", rule["id"])
+                unknown = True
                 continue
-            equivalent = parsed.dose * unit_mg * times * factors[0]
-            if equivalent > rule["max_prednisone_mg_per_day"]:
-                message = (f"{drug} {parsed.dose:g} {parsed.unit} x {times:g}/day = {equivalent:.1f} mg/day "
-                           f"prednisone equivalent (> {rule['max_prednisone_mg_per_day']:g}): {rule['text']}.")
-                ctx.warn({**rule, "severity": "critical" if screening else "major",
-                          "source": protocol_source(ctx, rule["source"]),
-                          "action": "Excluded above the allowance; taper or document before enrolment/dispensing."},
-                         message, "protocol_exclusion", drug=drug, medication_index=med.index)
+            per_d = Decimal(1) / 7 if per == 1 / 7 else exact(per)
+            equivalent = exact(parsed.dose) * unit_mg * per_d * exact(factors[0])
+            total += equivalent
+            first = med.index if first is None else first
+            names.append(drug)
+            parts.append(f"{drug} {parsed.dose:g} {parsed.unit} x {per:g}/day = {equivalent:.1f}")
+    limit = rule["max_prednisone_mg_per_day"]
+    if parts and compare(">", total, limit):
+        partial = " (more corticosteroids without dose or frequency not counted)" if unknown else ""
+        message = (f"{'; '.join(parts)}: total {total:.1f} mg/day prednisone equivalent (> {limit:g}){partial}: "
+                   f"{rule['text']}.")
+        ctx.warn({**rule, "severity": "critical" if screening else "major",
+                  "source": protocol_source(ctx, rule["source"]),
+                  "action": "Excluded above the allowance; taper or document before enrolment/dispensing."},
+                 message, "protocol_exclusion", drug=" + ".join(names),
+                 medication_index=first)
 
 
 # -- D: screening eligibility -------------------------------------------------------------------
@@ -383,8 +407,8 @@ def eligibility(ctx: Context) -> None:
             if lab.uln is None:
                 ctx.need(f"labs.{crit['value']}.uln", crit["id"])
                 continue
-            threshold = crit["uln_multiple"] * lab.uln
-        holds = OPS[op](lab.value, threshold)
+            threshold = uln_times(crit["uln_multiple"], lab.uln)
+        holds = compare(op, lab.value, threshold)
         if holds != (crit["rule"] == "require"):
             _ineligible(ctx, crit, f"{lab.value:g} {lab.unit}", f"{op} {threshold:g} {lab.unit}")
 
@@ -397,7 +421,7 @@ def _crcl_criterion(ctx: Context, crit: dict) -> None:
         if value is None:
             unknown.append(method)
         else:
-            results.append((method, value["value"], OPS[crit["op"]](value["value"], crit["threshold"])))
+            results.append((method, value["value"], compare(crit["op"], value["value"], crit["threshold"])))
     if any(ok for _, _, ok in results):
         return
     if unknown:

@@ -10,6 +10,7 @@ SEVERITIES = ("critical", "major", "moderate", "minor", "info")
 PATIENT_FIELDS = ("age_years", "sex", "weight_kg", "height_cm", "on_dialysis", "smoker", "child_pugh_class")
 TOXICITY_FIELDS = ("peripheral_neuropathy_grade", "febrile_neutropenia", "ocular_grade")
 DERIVED_FIELDS = ("crcl_ml_min",)
+ROUTE_SCOPES = ("any", "systemic")  # "systemic": locally applied products (cream, eye drops...) are skipped
 
 
 class _Strict(Schema):
@@ -132,6 +133,7 @@ class ExclusionSchema(_Strict):
     window_days = fields.Integer(validate=validate.Range(min=1))
     window_months = fields.Integer(validate=validate.Range(min=1))
     window = fields.String(validate=validate.OneOf(("ever",)))
+    routes = fields.String(validate=validate.OneOf(ROUTE_SCOPES), load_default="any")
     anchor = fields.String(required=True)
     code = fields.String(required=True)
     concomitant = fields.Boolean(required=True)
@@ -193,6 +195,7 @@ class InteractionRuleSchema(_Strict):
     affects = fields.String(required=True)
     unless_rule = fields.String()
     also_when_smoker = fields.Boolean(load_default=False)
+    routes = fields.String(validate=validate.OneOf(ROUTE_SCOPES), load_default="any")
     dose = fields.Dict()
     locals().update(_rule_common)
 
