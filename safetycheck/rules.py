@@ -80,6 +80,7 @@ class Med:
     ingredients: tuple[str, ...]
     parsed: object
     last_dose_date: date | None
+    investigational: bool = False
 
 
 @dataclass
@@ -98,6 +99,8 @@ class Context:
     labs: dict[str, LabValue]
     derived: dict
     meds: list[Med]
+    anchors: dict = field(default_factory=dict)  # registration_date, screening_date, c1d1_date as sent
+    serology: dict = field(default_factory=dict)
     warnings: list[Warning] = field(default_factory=list)
     doses: list[DoseRecommendation] = field(default_factory=list)
     fired: set = field(default_factory=set)
@@ -182,6 +185,11 @@ def check_condition(cond: dict, ctx: Context) -> tuple[bool | None, list[str]]:
         if value is None:
             return None, [f"derived.{cond['derived']}"]
         return compare(cond["op"], value["value"], cond["value"]), []
+    if "serology" in cond:
+        value = ctx.serology.get(cond["serology"])
+        if value is None:
+            return None, [f"serology.{cond['serology']}"]
+        return str(value) in cond["in_"] if "in_" in cond else bool(value) is cond["is_"], []
     source, name = ("patient", cond["patient"]) if "patient" in cond else ("toxicities", cond["toxicity"])
     value = (ctx.patient if source == "patient" else ctx.toxicities).get(name)
     if value is None:
@@ -253,17 +261,32 @@ def _fire_interaction(ctx: Context, rule: dict, drug: str, index: int | None, au
 # -- B: thrombosis and bleeding -----------------------------------------------------------------
 def thrombosis(ctx: Context) -> None:
     """Thromboprophylaxis with IMiDs; anticoagulants and antiplatelets with low platelets."""
+    prophylaxis(ctx)
+    bleeding(ctx)
+
+
+def prophylaxis(ctx: Context) -> None:
+    """A regimen that needs prophylaxis (thrombosis, herpes zoster) with none of the covering groups listed."""
     groups = {c.id: c.group for c in ctx.kb.classes.values()}
     for rule in ctx.kb.prophylaxis_rules:
-        imids = [d for d in sorted(ctx.regimen_drugs) if ctx.authorities(d, rule["regimen_classes"], None)]
+        if ctx.mode not in rule["modes"]:
+            continue
+        if rule["protocols"] and (not ctx.protocol or ctx.protocol["id"] not in rule["protocols"]):
+            continue
+        imids = [d for d in sorted(ctx.regimen_drugs)
+                 if d in rule["regimen_drugs"] or ctx.authorities(d, rule["regimen_classes"], None)]
         if not imids:
             continue
         covered = any(groups.get(m.drug_class) in rule["needs_groups"]
                       for med in ctx.meds if ctx.current(med)
                       for d in med.ingredients for m in ctx.kb.classes_of(d))
         if not covered:
-            ctx.warn(rule, fmt(rule["message"], {"regimen_drug": " and ".join(imids)}), "thrombosis",
+            ctx.warn(rule, fmt(rule["message"], {"regimen_drug": " and ".join(imids)}), rule.get("kind", "thrombosis"),
                      affects=imids[0])
+
+
+def bleeding(ctx: Context) -> None:
+    """Anticoagulants and antiplatelets with low platelets."""
     for rule in ctx.kb.bleeding_rules:
         for med in ctx.meds:
             if not ctx.current(med):
@@ -297,32 +320,48 @@ def exclusions(ctx: Context) -> None:
                     continue  # the planned regimen itself, not prior exposure
                 found = ctx.authorities(drug, rule["classes"], rule.get("authorities"),
                                         protocol_scope=protocol["id"])
+                if med.investigational and "INVESTIGATIONAL" in rule["classes"]:
+                    found.append("request (investigational: true)")
                 if found:
                     _judge_window(ctx, rule, med, drug, ", ".join(found), screening)
+            if med.investigational and not med.ingredients and "INVESTIGATIONAL" in rule["classes"]:
+                name = getattr(med.parsed, "text", None) or "investigational agent"
+                _judge_window(ctx, rule, med, name, "request (investigational: true)", screening)
     for rule in protocol["corticosteroid_limit"]:
         if screening or rule["concomitant"]:
             corticosteroids(ctx, rule, screening)
 
 
+def _anchor(ctx: Context, rule: dict) -> tuple[date, str]:
+    """The day a window counts back from: the rule's own anchor input, else the check date (said in the text)."""
+    name = rule.get("anchor_field")
+    if name and ctx.anchors.get(name):
+        return ctx.anchors[name], f"counted from {name} {ctx.anchors[name].isoformat()}"
+    fallback = f"{name} not given: counted from date" if name else "counted from date"
+    return ctx.day_of_check, f"{fallback} {ctx.day_of_check.isoformat()}"
+
+
 def _judge_window(ctx: Context, rule: dict, med: Med, drug: str, authority: str, screening: bool) -> None:
     last = med.last_dose_date
     extra: dict = {}
+    day, anchor_text = _anchor(ctx, rule)
     if rule.get("window") == "ever":
         pass
     elif last is None:
         extra["window_days"] = rule.get("window_days") or (
-            add_months(ctx.day_of_check, rule["window_months"]) - ctx.day_of_check).days
+            add_months(day, rule["window_months"]) - day).days
     else:
         # Inclusive window: "within 7 days" includes day -7, so the first eligible day is day -8 + 1.
         end = (last + timedelta(days=rule["window_days"]) if "window_days" in rule
                else add_months(last, rule["window_months"]))
         eligible = end + timedelta(days=1)
-        if eligible <= ctx.day_of_check:
+        if eligible <= day:
             return  # washout met
         extra = {"window_days": (end - last).days, "eligible_on": eligible.isoformat()}
     when = f"last dose {last.isoformat()}" if last else "no last-dose date: treated as current"
     severity = "critical" if screening else "major"
-    message = f"{drug}: {rule['text']} ({when}; {authority})."
+    window = "" if rule.get("window") == "ever" else f"; window {anchor_text}"
+    message = f"{drug}: {rule['text']} ({when}; {authority}{window})."
     action = ("Not eligible until the washout is met." if screening
               else "Protocol-prohibited concomitant medication: contact the investigator before dispensing.")
     ctx.warn({**rule, "severity": severity, "source": protocol_source(ctx, rule["source"]), "action": action},
@@ -413,6 +452,41 @@ def eligibility(ctx: Context) -> None:
             _ineligible(ctx, crit, f"{lab.value:g} {lab.unit}", f"{op} {threshold:g} {lab.unit}")
 
 
+def patient_criteria(ctx: Context) -> None:
+    """Screening exclusions on patient, toxicity and serology inputs (neuropathy, HBV, contact lenses)."""
+    if not ctx.protocol:
+        return
+    for crit in ctx.protocol["patient_criteria"]:
+        missing: list[str] = []
+        holds = True
+        for cond in crit["all"]:
+            result, need = _strict_condition(cond, ctx)
+            if result is False:
+                holds = False
+                break
+            if result is None:
+                missing += need
+                break  # later conditions only matter once this one is known (grade 2, then pain)
+        if not holds:
+            continue
+        if missing:
+            for n in missing:
+                ctx.need(n, crit["id"])
+            continue
+        ctx.warn({"id": crit["id"], "code": crit["code"], "severity": "critical",
+                  "source": protocol_source(ctx, crit["source"]), "action": "Not eligible on this finding."},
+                 f"Excluded: {crit['text']}." + (f" {crit['note']}" if crit.get("note") else ""), "eligibility")
+
+
+def _strict_condition(cond: dict, ctx: Context) -> tuple[bool | None, list[str]]:
+    """check_condition, except that an unreported toxicity or patient field is missing, not absent."""
+    for subject, values in (("toxicity", ctx.toxicities), ("patient", ctx.patient)):
+        if subject in cond and values.get(cond[subject]) is None:
+            prefix = "toxicities" if subject == "toxicity" else "patient"
+            return None, [f"{prefix}.{cond[subject]}"]
+    return check_condition(cond, ctx)
+
+
 def _crcl_criterion(ctx: Context, crit: dict) -> None:
     results, unknown = [], []
     for method in crit["methods"]:
@@ -461,6 +535,11 @@ def dose_modifications(ctx: Context) -> None:
                 ctx.need("day", rule["id"])
             continue
         message = fmt(rule["message"], ctx.values())
+        if rule["action"] == "not_assessed":
+            ctx.warn({**rule, "action": rule.get("resume") or "Assess the dose with the protocol team."},
+                     message, "dose_modification", affects=rule["drug"])
+            ctx.fired.add((rule["id"], None))
+            continue
         if rule["action"] == "reduce":
             if not ctx.recommend(rule["drug"], "reduce", rule["to_mg"], message, rule["source"], rule["id"]):
                 continue
@@ -480,8 +559,19 @@ def dose_modifications(ctx: Context) -> None:
         for name in needs["patient"]:
             if ctx.patient.get(name) is None:
                 ctx.need(f"patient.{name}", f"needs:{drug}")
+        for group in needs["any_of"]:
+            if all(_input(ctx, name) is None for name in group):
+                ctx.need(" or ".join(group), f"needs:{drug}")
         if drug == "ixazomib" and "bilirubin_total" in ctx.labs and ctx.labs["bilirubin_total"].uln is None:
             ctx.need("labs.bilirubin_total.uln", "ixa-hepatic")
+
+
+def _input(ctx: Context, name: str):
+    """A request input by its dotted name (toxicities.x, patient.x, serology.x, labs.x)."""
+    where, _, key = name.partition(".")
+    source = {"toxicities": ctx.toxicities, "patient": ctx.patient, "serology": ctx.serology,
+              "labs": ctx.labs}.get(where, {})
+    return source.get(key)
 
 
 def conditional_needs(ctx: Context) -> set[str]:
