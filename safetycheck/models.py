@@ -97,6 +97,7 @@ class DoseRecommendation:
     reason: str
     source: dict
     rule_ids: list[str]
+    resume: dict | None = None  # structured resume dose after a hold (only where the label gives one)
 
     def as_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "resume" or self.resume}

@@ -535,8 +535,9 @@ def dose_modifications(ctx: Context) -> None:
                 ctx.need("day", rule["id"])
             continue
         message = fmt(rule["message"], ctx.values())
-        if rule["action"] == "not_assessed":
-            ctx.warn({**rule, "action": rule.get("resume") or "Assess the dose with the protocol team."},
+        resume = rule.get("resume_by_regimen", {}).get(regimen_id) or rule.get("resume", "")
+        if rule["action"] in ("not_assessed", "consider"):
+            ctx.warn({**rule, "action": resume or "Assess the dose with the protocol team."},
                      message, "dose_modification", affects=rule["drug"])
             ctx.fired.add((rule["id"], None))
             continue
@@ -544,10 +545,12 @@ def dose_modifications(ctx: Context) -> None:
             if not ctx.recommend(rule["drug"], "reduce", rule["to_mg"], message, rule["source"], rule["id"]):
                 continue
         else:
-            ctx.recommend(rule["drug"], rule["action"], None, message + " " + rule.get("resume", ""),
+            ctx.recommend(rule["drug"], rule["action"], None, f"{message} {resume}".strip(),
                           rule["source"], rule["id"])
+            if rule.get("resume_mg"):
+                ctx.doses[-1].resume = resume_dose(ctx.current_doses.get(rule["drug"]), rule["resume_mg"])
         kind = "dose_modification"
-        ctx.warn({**rule, "action": rule.get("resume") or f"{rule['action']} {rule['drug']}"},
+        ctx.warn({**rule, "action": resume or f"{rule['action']} {rule['drug']}"},
                  message, kind, affects=rule["drug"])
         ctx.fired.add((rule["id"], None))
     for drug, needs in ctx.kb.needs.items():
@@ -564,6 +567,17 @@ def dose_modifications(ctx: Context) -> None:
                 ctx.need(" or ".join(group), f"needs:{drug}")
         if drug == "ixazomib" and "bilirubin_total" in ctx.labs and ctx.labs["bilirubin_total"].uln is None:
             ctx.need("labs.bilirubin_total.uln", "ixa-hepatic")
+
+
+def resume_dose(current: float | None, step: dict) -> dict:
+    """Structured resume dose: `step_mg` below the current dose; discontinue below `min_mg` (POMALYST)."""
+    if current is None:
+        return {"mg": None, "rule": f"{step['step_mg']:g} mg below the previous dose; discontinue below "
+                                    f"{step['min_mg']:g} mg", "needs": "current_doses"}
+    mg = float(exact(current) - exact(step["step_mg"]))
+    if compare("<", mg, step["min_mg"]):
+        return {"mg": None, "action": "discontinue"}
+    return {"mg": mg, "action": "resume"}
 
 
 def _input(ctx: Context, name: str):

@@ -60,3 +60,33 @@ def test_structured_route_normalised():
     assert normalize_route("PO") == "oral"
     assert normalize_route("eye drops") == "ophthalmic"
     assert normalize_route("intrathecal") == "intrathecal"  # unknown stays, and counts as systemic
+
+
+IPD_HOLD = {"regimen": "ipd", "mode": "dispensing", "date": "2026-11-22", "day": 8,
+            "patient": {"age_years": 64, "sex": "male", "weight_kg": 78, "on_dialysis": False},
+            "medications": [{"text": "aspirin 81 mg PO daily"}, {"text": "acyclovir 400 mg PO BID"}],
+            "labs": {"anc": {"value": 400, "unit": "/uL"}, "platelets": {"value": 150000, "unit": "/uL"},
+                     "creatinine": {"value": 1.0, "unit": "mg/dL"},
+                     "bilirubin_total": {"value": 0.6, "unit": "mg/dL", "uln": 1.2}}}
+
+
+@pytest.mark.parametrize(("current", "resume"), [
+    (3, {"mg": 2.0, "action": "resume"}), (2, {"mg": 1.0, "action": "resume"}),
+    (1, {"mg": None, "action": "discontinue"}),
+])
+def test_pomalidomide_hold_gives_a_structured_resume_dose(shared_client, current, resume):
+    body = shared_client.post("/api/v1/checks", json={**IPD_HOLD, "current_doses": {"pomalidomide": current}}).json
+    (pom,) = [d for d in body["dose_recommendations"] if d["drug"] == "pomalidomide"]
+    assert pom["action"] == "hold" and pom["resume"] == resume
+
+
+def test_pomalidomide_resume_without_current_dose_states_the_rule(shared_client):
+    body = shared_client.post("/api/v1/checks", json=IPD_HOLD).json
+    (pom,) = [d for d in body["dose_recommendations"] if d["drug"] == "pomalidomide"]
+    assert pom["resume"]["mg"] is None and "discontinue below 1 mg" in pom["resume"]["rule"]
+
+
+def test_ninlaro_hold_with_pomalidomide_says_one_level_lower(shared_client):
+    body = shared_client.post("/api/v1/checks", json=IPD_HOLD).json
+    (hold,) = [w for w in body["warnings"] if w["rule_id"] == "ixa-anc-hold"]
+    assert "4 -> 3 -> 2.3 mg" in hold["action"] and "IRd" in hold["action"]

@@ -175,6 +175,8 @@ class DoseRecommendationSchema(Schema):
     reason = fields.String()
     source = fields.Dict()
     rule_ids = fields.List(fields.String())
+    resume = fields.Dict(metadata={"description": "After a hold, where the label gives it: {mg, action} "
+                                                  "(resume | discontinue), or the rule when current_mg is unknown"})
 
 
 class CheckResponseSchema(Schema):

@@ -249,10 +249,12 @@ class DoseRuleSchema(_Strict):
     any = fields.List(fields.Nested(ConditionSchema))
     cycle_start = fields.Boolean(load_default=False)
     unless_rule = fields.List(fields.String())
-    action = fields.String(required=True, validate=validate.OneOf(("hold", "reduce", "discontinue", "not_assessed")))
+    action = fields.String(required=True, validate=validate.OneOf(
+        ("hold", "reduce", "discontinue", "not_assessed", "consider")))  # the last two only warn
     to_mg = fields.Float()
     resume = fields.String()
-    resume_mg = fields.Dict()
+    resume_mg = fields.Dict(keys=fields.String(validate=validate.OneOf(("step_mg", "min_mg"))), values=fields.Float())
+    resume_by_regimen = fields.Dict(keys=fields.String(), values=fields.String())
     locals().update(_rule_common)
 
     @validates_schema
