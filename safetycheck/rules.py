@@ -334,6 +334,8 @@ def exclusions(ctx: Context) -> None:
 
 def _anchor(ctx: Context, rule: dict) -> tuple[date, str]:
     """The day a window counts back from: the rule's own anchor input, else the check date (said in the text)."""
+    if ctx.mode != "screening":
+        return ctx.day_of_check, f"concomitant use on {ctx.day_of_check.isoformat()}"  # dispensing: use now
     name = rule.get("anchor_field")
     if name and ctx.anchors.get(name):
         return ctx.anchors[name], f"counted from {name} {ctx.anchors[name].isoformat()}"
