@@ -1,5 +1,6 @@
 """Application factory: configuration, the validated knowledge base, and the HTTP adapters."""
 
+import logging
 from pathlib import Path
 
 from flask import Flask, jsonify, render_template
@@ -7,9 +8,11 @@ from flask_smorest import Api
 
 from . import auth, cli, db
 from .config import DEFAULTS
+from .errors import StoreUnavailable
 from .knowledge import load_knowledge_base, vocabulary
 from .pipeline import Checker
 
+log = logging.getLogger("safetycheck")
 API_SETTINGS = {
     "API_TITLE": "safetycheck",
     "API_VERSION": "v1",
@@ -45,9 +48,17 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     app.extensions["safetycheck"] = checker
 
+    app.extensions["safetycheck_seal"] = db.seal_for(app)
     db.init_app(app)
     cli.init_app(app)
     auth.configure(app)
+
+    @app.errorhandler(StoreUnavailable)
+    def store_unavailable(err):
+        """The audit store cannot take the check: 503, and nothing is answered."""
+        log.error("audit store unavailable: %s", err)
+        return jsonify(code=503, status="Service Unavailable",
+                       message=f"The audit store is unavailable, so no advice is given: {err}"), 503
 
     @app.get("/healthz")
     def healthz():
@@ -56,14 +67,15 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     @app.get("/readyz")
     def readyz():
-        """Readiness: the database answers, every migration is applied, the rule set is loaded."""
+        """Readiness: the database is there (never created here), migrated, writable, not full, and its chain
+        head matches the anchor; the rule set is loaded."""
         try:
-            pending = db.pending_migrations(app.config["DATABASE"], app.config["MIGRATIONS_PATH"])
+            reason = db.readiness(app.config["DATABASE"], app.config["MIGRATIONS_PATH"],
+                                  int(app.config["READY_MIN_FREE_BYTES"]))
         except Exception as err:  # noqa: BLE001 - any database failure means not ready
-            return jsonify(status="unavailable", reason=f"database: {err}"), 503
-        if pending:
-            return jsonify(status="unavailable", reason="run flask --app wsgi db migrate",
-                           pending=pending), 503
+            reason = f"database: {err}"
+        if reason:
+            return jsonify(status="unavailable", reason=reason), 503
         return jsonify(status="ready", ruleset_version=kb.version)
 
     @app.get("/api/docs")

@@ -8,4 +8,6 @@ DEFAULTS = {
     # Names shorter than this are never fuzzy-matched (ASA, MTX, dex: exact or nothing).
     "MATCH_MIN_FUZZY_LENGTH": 5,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
+    # /readyz says not ready when the disk holding the audit database has less free space than this.
+    "READY_MIN_FREE_BYTES": 64 * 1024 * 1024,
 }

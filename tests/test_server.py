@@ -274,6 +274,7 @@ def test_row_changed_behind_the_app_fails_verify_naming_it(server, tmp_path):
     copy = tmp_path / "copy.db"  # a consistent snapshot (WAL included); the live server is left alone
     with sqlite3.connect(server.db_path) as live, sqlite3.connect(copy) as target:
         live.backup(target)
+    Path(f"{copy}.anchor").write_bytes(Path(f"{server.db_path}.anchor").read_bytes())  # the chain head, kept apart
     env = server_env(copy)
     intact = flask_cli(env, "audit", "verify")
     assert intact.returncode == 0, intact.stdout + intact.stderr

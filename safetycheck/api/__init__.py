@@ -91,8 +91,9 @@ def answer_check(body: dict, channel: str):
             stored = audit.find_idempotent(db, g.api_client, key, digest)  # a concurrent retry won
             if stored:
                 return jsonify(stored)
-        log.exception("audit write failed; check not answered")
-        abort(503, message="The check could not be stored in the audit log, so no advice is given. Retry.")
+        reason = audit.store_failure(err)
+        log.error("audit write failed, check not answered: %s", reason, exc_info=True)
+        abort(503, message=f"The check could not be stored in the audit log, so no advice is given: {reason}.")
     # Send exactly the bytes that were stored (and hashed): one serialisation, no drift.
     return current_app.response_class(stored_json, mimetype="application/json")
 
