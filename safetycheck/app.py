@@ -60,6 +60,13 @@ def create_app(test_config: dict | None = None) -> Flask:
         return jsonify(code=503, status="Service Unavailable",
                        message=f"The audit store is unavailable, so no advice is given: {err}"), 503
 
+    @app.after_request
+    def security_headers(response):
+        """Answers carry PHI: never cached (browsers, proxies), never content-sniffed."""
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
     @app.get("/healthz")
     def healthz():
         """Liveness: the process is up and its rule set loaded."""

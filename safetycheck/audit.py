@@ -99,7 +99,8 @@ def _append(db, table: str, row: dict, fields: tuple[str, ...]) -> None:
             check_file()  # the file deleted or replaced under us: the row would vanish, so nothing is answered
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # SQLite already rolled back on some errors (SQLITE_FULL): keep the real one
+            conn.execute("ROLLBACK")
         raise
     seal.advance(db_id, table, cursor.lastrowid, row["row_hash"])
 

@@ -201,7 +201,8 @@ def readiness(path: str, migrations_path: str, min_free_bytes: int) -> str | Non
                 db.seal.check_head(database_id(db), table, last[0] if last else None,
                                    last[1] if last else None)
         finally:
-            conn.execute("ROLLBACK")  # the probe row is never written
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")  # the probe row is never written
     except sqlite3.OperationalError as err:
         return f"the audit database cannot be written: {err}"
     except SealError as err:
