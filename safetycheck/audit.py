@@ -3,6 +3,7 @@
 import csv
 import hashlib
 import json
+import sqlite3
 import uuid
 from datetime import UTC, datetime
 
@@ -66,15 +67,15 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-def find_idempotent(db, api_client: str, key: str, request_hash: str) -> dict | None:
-    """The stored answer for a retried request, or None; a different body under the same key raises."""
+def find_idempotent(db, api_client: str, key: str, request_hash: str) -> str | None:
+    """The stored answer (its exact bytes) for a retried request, or None; a different body under the key raises."""
     rows = list(db.query("SELECT request_hash, response_json FROM checks WHERE api_client = ? AND "
                          "idempotency_key = ?", [api_client, key]))
     if not rows:
         return None
     if rows[0]["request_hash"] != request_hash:
-        raise IdempotencyConflict(key)
-    return json.loads(rows[0]["response_json"])
+        raise IdempotencyConflict()  # the key is a client's value: it stays out of messages and logs
+    return rows[0]["response_json"]
 
 
 def _append(db, table: str, row: dict, fields: tuple[str, ...]) -> None:
@@ -119,7 +120,15 @@ def record_check(db, *, channel: str, api_client: str, request: dict, response: 
         "request_hash": request_hash,
         "request_json": request_json, "response_json": canonical(response),
     }
-    _append(db, "checks", row, CHECK_FIELDS)
+    try:
+        _append(db, "checks", row, CHECK_FIELDS)
+    except sqlite3.IntegrityError as err:
+        # A concurrent request with the same key was stored first: answer as it did, or refuse another body.
+        if idempotency_key and "idempotency_key" in str(err):
+            stored = find_idempotent(db, api_client, idempotency_key, request_hash)
+            if stored is not None:
+                return stored
+        raise
     return row["response_json"]
 
 

@@ -316,3 +316,36 @@ def test_the_generated_audit_key_file_is_owner_only_and_a_readable_one_refused(k
     os.chmod(key_file, 0o644)
     with pytest.raises(SealError, match="chmod 600"):
         make_app(kb, tmp_path / "a.db", INSTANCE_PATH=str(tmp_path / "inst"))
+
+
+def test_an_idempotent_replay_is_the_first_answer_byte_for_byte(client):
+    first = post_check(client, **{"Idempotency-Key": "bytes-1"})
+    again = post_check(client, **{"Idempotency-Key": "bytes-1"})
+    assert first.status_code == again.status_code == 200
+    assert again.data == first.data
+
+
+def test_a_twin_stored_between_lookup_and_write_gives_its_answer_or_a_422(app, monkeypatch):
+    """The race, made deterministic: the lookup saw no row, then a concurrent request with the key was stored."""
+    client = keyed_client(app)
+    twin = post_check(client, **{"Idempotency-Key": "race-1"})
+    real_find = audit.find_idempotent
+    calls = []
+
+    def first_lookup_misses(*args):
+        calls.append(args)
+        return None if len(calls) == 1 else real_find(*args)
+
+    monkeypatch.setattr(audit, "find_idempotent", first_lookup_misses)
+    same = post_check(client, **{"Idempotency-Key": "race-1"})
+    assert same.status_code == 200 and same.data == twin.data
+    calls.clear()
+    other = post_check(client, {**BASE, "day": 9}, **{"Idempotency-Key": "race-1"})
+    assert other.status_code == 422 and "Idempotency-Key" in other.json["errors"]["headers"]
+    assert rows(app) == 1
+
+
+def test_an_idempotency_conflict_logs_no_key(client, caplog):
+    post_check(client, **{"Idempotency-Key": "secret-idem-value"})
+    assert post_check(client, {**BASE, "day": 9}, **{"Idempotency-Key": "secret-idem-value"}).status_code == 422
+    assert "secret-idem-value" not in caplog.text

@@ -347,3 +347,36 @@ def test_kill9_mid_load_loses_no_answered_check_and_chain_stays_intact(tmp_path)
     finally:
         stop.set()
         srv.stop()
+
+
+def test_concurrent_requests_with_one_idempotency_key(server):
+    """Same key, different bodies at once: one 200 and one 422; same key, same body: the same bytes twice."""
+
+    def raw_post(body, key):
+        conn = server.connection()
+        try:
+            conn.request("POST", "/api/v1/checks", body=json.dumps(body).encode(),
+                         headers={"X-API-Key": KEY, "Content-Type": "application/json", "Idempotency-Key": key})
+            response = conn.getresponse()
+            return response.status, response.read()
+        finally:
+            conn.close()
+
+    def pair(first, second, key):
+        gate = threading.Barrier(2)
+
+        def go(body):
+            gate.wait(timeout=30)
+            return raw_post(body, key)
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            return [f.result(timeout=120) for f in [pool.submit(go, first), pool.submit(go, second)]]
+
+    other = {**CHECK_BODY, "day": (CHECK_BODY.get("day") or 1) % 28 + 1}
+    for i in range(15):
+        answers = pair(CHECK_BODY, other, f"race-different-{i}")
+        assert sorted(status for status, _ in answers) == [200, 422], answers
+        same = pair(CHECK_BODY, CHECK_BODY, f"race-same-{i}")
+        assert [status for status, _ in same] == [200, 200], same
+        assert same[0][1] == same[1][1]
+    assert "Traceback" not in server.log(tail=10**7)

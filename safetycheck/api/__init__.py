@@ -2,7 +2,7 @@
 
 import logging
 
-from flask import current_app, g, jsonify, request
+from flask import current_app, g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
@@ -77,7 +77,7 @@ def answer_check(body: dict, channel: str):
             abort(422, message="Idempotency-Key was used with a different request body.",
                   errors={"headers": {"Idempotency-Key": ["reused with a different body"]}})
         if stored:
-            return jsonify(stored)
+            return current_app.response_class(stored, mimetype="application/json")  # byte for byte
     try:
         result = run_check(_checker(), to_request(body))
     except InputError as err:
@@ -85,12 +85,11 @@ def answer_check(body: dict, channel: str):
     response = {"check_id": audit.new_id(), "created_at": audit.now(), **result}
     try:
         stored_json = audit.record_check(db, channel=channel, api_client=g.api_client, request=body,
-                                         response=response, idempotency_key=key)
+                                         response=response, idempotency_key=key)  # a concurrent twin's answer
+    except audit.IdempotencyConflict:
+        abort(422, message="Idempotency-Key was used with a different request body.",
+              errors={"headers": {"Idempotency-Key": ["reused with a different body"]}})
     except Exception as err:  # noqa: BLE001 - any storage failure means no advice
-        if key and "UNIQUE" in str(err):
-            stored = audit.find_idempotent(db, g.api_client, key, digest)  # a concurrent retry won
-            if stored:
-                return jsonify(stored)
         reason = audit.store_failure(err)
         log.error("audit write failed, check not answered: %s", reason, exc_info=True)
         abort(503, message=f"The check could not be stored in the audit log, so no advice is given: {reason}.")
