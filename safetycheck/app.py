@@ -3,8 +3,9 @@
 import logging
 from pathlib import Path
 
-from flask import Flask, jsonify, render_template
+from flask import Flask, jsonify, render_template, request
 from flask_smorest import Api
+from werkzeug.exceptions import RequestURITooLarge
 
 from . import auth, cli, db
 from .config import DEFAULTS
@@ -19,7 +20,18 @@ API_SETTINGS = {
     "OPENAPI_VERSION": "3.0.3",
     "OPENAPI_URL_PREFIX": "/api",
     "OPENAPI_JSON_PATH": "openapi.json",
+    # Every /api/v1 operation needs the API key (either form); /healthz, /readyz and the docs do not.
+    "API_SPEC_OPTIONS": {"security": [{"ApiKey": []}, {"Bearer": []}]},
 }
+
+
+class JSONErrorsApi(Api):
+    """flask-smorest's JSON errors, keeping the headers HTTP requires (Allow on 405, Retry-After, ...)."""
+
+    def handle_http_exception(self, error):
+        payload, code, headers = super().handle_http_exception(error)
+        kept = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+        return payload, code, {**kept, **(headers or {})}
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -60,6 +72,12 @@ def create_app(test_config: dict | None = None) -> Flask:
         return jsonify(code=503, status="Service Unavailable",
                        message=f"The audit store is unavailable, so no advice is given: {err}"), 503
 
+    @app.before_request
+    def refuse_overlong_urls():
+        """An over-long URL gets a JSON 414 (gunicorn's own limit, a plain 400, is set far above this)."""
+        if len(request.full_path) > int(app.config["MAX_URL_LENGTH"]):
+            raise RequestURITooLarge(f"The URL is longer than {app.config['MAX_URL_LENGTH']} characters.")
+
     @app.after_request
     def security_headers(response):
         """Answers carry PHI: never cached (browsers, proxies), never content-sniffed."""
@@ -90,7 +108,10 @@ def create_app(test_config: dict | None = None) -> Flask:
         """A browsable view of /api/openapi.json that needs nothing from the internet."""
         return render_template("api_docs.html")
 
-    api = Api(app)
+    api = JSONErrorsApi(app)
+    api.spec.components.security_scheme("ApiKey", {"type": "apiKey", "in": "header", "name": "X-API-Key"})
+    api.spec.components.security_scheme("Bearer", {"type": "http", "scheme": "bearer",
+                                                   "description": "the same API key as a bearer token"})
     from .api import bp as api_bp
 
     api.register_blueprint(api_bp)

@@ -171,8 +171,8 @@ def list_checks(db, *, verdict=None, code=None, reviewed=None, since=None, until
         where.append("verdict = ?")
         params.append(verdict)
     if code:
-        where.append("(' ' || codes || ' ') LIKE ?")
-        params.append(f"% {code} %")
+        where.append("instr(' ' || codes || ' ', ?) > 0")  # literal: LIKE would take _ and % as wildcards
+        params.append(f" {code} ")
     if reviewed is not None:
         where.append(("" if reviewed else "NOT ")
                      + "EXISTS (SELECT 1 FROM reviews r WHERE r.check_id = checks.check_id)")

@@ -71,5 +71,6 @@ def require_key() -> None:
             if hmac.compare_digest(presented.encode(), key.encode()):
                 label = name
     if label is None:
-        abort(401, message="Missing or invalid API key: send X-API-Key or Authorization: Bearer.")
+        abort(401, message="Missing or invalid API key: send X-API-Key or Authorization: Bearer.",
+              headers={"WWW-Authenticate": 'Bearer realm="safetycheck", ApiKey realm="safetycheck" header="X-API-Key"'})
     g.api_client = label

@@ -23,8 +23,10 @@ from .schemas import (
     ReviewSchema,
     StoredCheckSchema,
 )
+from .strictjson import StrictJSONParser
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1", description="Medication safety checks")
+bp.ARGUMENTS_PARSER = StrictJSONParser()  # duplicate keys, lone surrogates, deep nesting: 400 naming them
 log = logging.getLogger(__name__)
 
 
