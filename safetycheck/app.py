@@ -1,6 +1,7 @@
 """Application factory: configuration, the validated knowledge base, and the HTTP adapters."""
 
 import logging
+import os
 from pathlib import Path
 
 from flask import Flask, jsonify, render_template, request
@@ -14,6 +15,8 @@ from .knowledge import load_knowledge_base, vocabulary
 from .pipeline import Checker
 
 log = logging.getLogger("safetycheck")
+# Settings that are text whatever they look like (keys, paths): never parsed as JSON numbers or booleans.
+STRING_SETTINGS = ("API_KEYS", "AUDIT_KEY", "AUDIT_KEY_FILE", "AUDIT_ANCHOR", "DB", "DATA_DIR", "CACHE_DIR", "DEV")
 API_SETTINGS = {
     "API_TITLE": "safetycheck",
     "API_VERSION": "v1",
@@ -42,6 +45,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_mapping(DEFAULTS, DATA_DIR=str(repo_root / "data"),
                             CACHE_DIR=str(repo_root / "instance" / "cache"), **API_SETTINGS)
     app.config.from_prefixed_env("SAFETYCHECK")
+    for name in STRING_SETTINGS:  # from_prefixed_env parses JSON: key "1e3" would become 1000.0
+        if f"SAFETYCHECK_{name}" in os.environ:
+            app.config[name] = os.environ[f"SAFETYCHECK_{name}"]
     # Contract: the database path is $SAFETYCHECK_DB, default instance/safetycheck.db.
     app.config.setdefault("DATABASE", app.config.get("DB") or str(Path(app.instance_path) / "safetycheck.db"))
     app.config.setdefault("MIGRATIONS_PATH", str(repo_root / "migrations" / "migrations.py"))

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from safetycheck import create_app
+from safetycheck.seal import SealError
 
 from .conftest import API_KEY, MIGRATIONS, ROOT, keyed_client, make_app
 from .test_api_checks import BASE
@@ -244,3 +245,39 @@ def test_an_underscore_in_a_code_filter_matches_literally(client):
     assert client.get("/api/v1/checks?code=CYP1A2_STRONG_INHIBITOR").json["total"] == 1
     assert client.get("/api/v1/checks?code=CYP1A2XSTRONG_INHIBITOR").json["total"] == 0
     assert client.get("/api/v1/checks?code=CYP1A2_STRONG_INHIBITO_").json["total"] == 0
+
+
+# Issue 9 item 10: keys.
+
+def test_a_key_that_looks_like_a_number_stays_text(kb, tmp_path, monkeypatch):
+    monkeypatch.setenv("SAFETYCHECK_API_KEYS", "1e3")
+    app = create_app({"TESTING": True, "KNOWLEDGE_BASE": kb, "DATABASE": str(tmp_path / "a.db")})
+    assert app.extensions["safetycheck_keys"] == {"1e3": "key-1"}
+    assert app.test_client().get("/api/v1/regimens", headers={"X-API-Key": "1e3"}).status_code == 200
+    assert app.test_client().get("/api/v1/regimens", headers={"X-API-Key": "1000.0"}).status_code == 401
+
+
+def test_processes_starting_at_once_agree_on_the_generated_key(tmp_path):
+    folder = tmp_path / "instance"
+    code = f"from safetycheck.auth import instance_key; print(instance_key({str(folder)!r})[0])"
+    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+             for _ in range(8)]
+    keys = {proc.communicate(timeout=120)[0].strip() for proc in procs}
+    assert all(proc.returncode == 0 for proc in procs)
+    assert keys == {(folder / "api_key").read_text(encoding="utf-8").strip()} and "" not in keys
+    assert [p.name for p in folder.iterdir()] == ["api_key"]  # no temporary file left behind
+
+
+def test_a_key_file_others_can_write_is_refused(kb, tmp_path):
+    config = {"TESTING": True, "KNOWLEDGE_BASE": kb, "DATABASE": str(tmp_path / "a.db"),
+              "INSTANCE_PATH": str(tmp_path / "instance")}
+    create_app(config)
+    os.chmod(tmp_path / "instance" / "api_key", 0o666)
+    with pytest.raises(SealError, match="chmod 600"):
+        create_app(config)
+
+
+def test_dev_mode_warns_loudly_at_start(kb, tmp_path, capsys, caplog):
+    make_app(kb, tmp_path / "a.db", API_KEYS="", DEV="1")
+    assert "API is OPEN" in capsys.readouterr().err
+    assert any("API is OPEN" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)

@@ -86,4 +86,10 @@ class StrictJSONParser(FlaskParser):
     def _raw_load_json(self, req):
         if not is_json_request(req):
             return core.missing
-        return loads_strict(req.get_data(cache=True))
+        raw = req.get_data(cache=True)
+        limit = req.max_content_length
+        if req.content_length is None and limit is not None and len(raw) >= limit:
+            # A chunked body is cut at the limit without a word (werkzeug): look for one byte more.
+            if req.environ["wsgi.input"].read(1):
+                abort(413, message=f"The body is larger than {limit} bytes.")
+        return loads_strict(raw)
