@@ -10,7 +10,7 @@ import os
 bind = f"127.0.0.1:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "8"))  # per worker
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))  # per worker: more only adds GIL contention
 timeout = 60  # a worker whose main loop is silent this long is restarted
 graceful_timeout = 30
 keepalive = 5

@@ -4,10 +4,13 @@ import csv
 import hashlib
 import json
 import sqlite3
+import threading
 import uuid
 from datetime import UTC, datetime
 
 from .seal import TABLES, SealError
+
+_WRITE_LOCK = threading.Lock()
 
 GENESIS = "0" * 64
 CHECK_FIELDS = ("check_id", "created_at", "channel", "api_client", "ruleset_version", "regimen", "protocol",
@@ -86,6 +89,14 @@ def _append(db, table: str, row: dict, fields: tuple[str, ...]) -> None:
     check_file = getattr(db, "check_file", None)
     conn = db.conn
     db_id = database_id(db)
+    # One writer per process at a time: threads queue here instead of in SQLite's busy handler, whose
+    # backoff sleeps (up to 100 ms a try) gave threaded workers a long tail. Processes still meet in SQLite.
+    with _WRITE_LOCK:
+        _append_locked(conn, seal, db_id, check_file, table, row, fields)
+
+
+def _append_locked(conn, seal, db_id, check_file, table, row, fields) -> None:
+    """Insert the keyed row in an IMMEDIATE transaction, check the file is still ours, commit, move the anchor."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         last = conn.execute(f"SELECT seq, row_hash FROM {table} ORDER BY seq DESC LIMIT 1").fetchone()
