@@ -21,9 +21,9 @@ class WholeNumber(fields.Integer):
         return super()._validated(value)
 
 
-def ClinicalDate(**kwargs):  # noqa: N802 - a field factory, named like the fields it makes
+def ClinicalDate(description: str = "ISO date", **kwargs):  # noqa: N802 - a field factory, named like a field
     """A date within DATE_RANGE."""
-    return fields.Date(validate=DATE_RANGE, metadata={"description": "ISO date, 1900-01-01 .. 2199-12-31"},
+    return fields.Date(validate=DATE_RANGE, metadata={"description": f"{description}; 1900-01-01 .. 2199-12-31"},
                        **kwargs)
 
 
@@ -113,6 +113,7 @@ class PatientSchema(Schema):
     on_dialysis = fields.Boolean()
     smoker = fields.Boolean()
     child_pugh_class = fields.String(validate=validate.OneOf(("A", "B", "C")))
+    contact_lens_use = fields.Boolean(metadata={"description": "Wears contact lenses (SEED-004 exclusion)"})
 
 
 class MedicationInputSchema(Schema):
@@ -124,6 +125,7 @@ class MedicationInputSchema(Schema):
     frequency = fields.String(validate=validate.Length(max=80))
     last_dose_date = ClinicalDate()
     rxcui = fields.String(validate=validate.Length(max=20))
+    investigational = fields.Boolean(metadata={"description": "An investigational (unapproved) agent"})
 
     @validates_schema
     def _text_or_name(self, data, **_):
@@ -135,6 +137,20 @@ class ToxicitiesSchema(Schema):
     peripheral_neuropathy_grade = WholeNumber(validate=validate.Range(0, 5))
     febrile_neutropenia = fields.Boolean()
     ocular_grade = WholeNumber(validate=validate.Range(0, 4), metadata={"description": "KVA scale"})
+    peripheral_neuropathy_with_pain = fields.Boolean(metadata={
+        "description": "Neuropathy with pain on clinical exam (SEED-001 grade 2 with pain)"})
+    eye_exam_date = ClinicalDate(description="Date of the last ophthalmic exam (belantamab)")
+
+
+class SerologySchema(Schema):
+    """Hepatitis B serology for the screening exclusions (SEED-001, SEED-003, SEED-004)."""
+
+    hbsag = fields.String(validate=validate.OneOf(("positive", "negative")),
+                          metadata={"description": "Hepatitis B surface antigen"})
+    anti_hbc = fields.String(validate=validate.OneOf(("positive", "negative")),
+                             metadata={"description": "Hepatitis B core antibody (total)"})
+    hbv_dna = fields.String(validate=validate.OneOf(("detectable", "undetectable")),
+                            metadata={"description": "HBV DNA; needed when HBsAg is negative and anti-HBc positive"})
 
 
 class CheckRequestSchema(Schema):
@@ -144,6 +160,9 @@ class CheckRequestSchema(Schema):
     protocol = fields.String()
     mode = fields.String(load_default="dispensing", validate=validate.OneOf(("dispensing", "screening")))
     date = ClinicalDate()
+    screening_date = ClinicalDate(description="Anchor of 'of screening' windows (else date)")
+    registration_date = ClinicalDate(description="Anchor of 'before registration' windows (else date)")
+    c1d1_date = ClinicalDate(description="Anchor of 'before C1D1 / start of treatment' windows")
     cycle = WholeNumber(validate=validate.Range(min=1, max=1000))
     day = WholeNumber(validate=validate.Range(min=1, max=42))
     patient = fields.Nested(PatientSchema, load_default=dict)
@@ -155,6 +174,7 @@ class CheckRequestSchema(Schema):
                                 load_default=dict,
                                 metadata={"description": "mg per dose, keyed by a drug of the regimen (others: 422)"})
     toxicities = fields.Nested(ToxicitiesSchema, load_default=dict)
+    serology = fields.Nested(SerologySchema, load_default=dict)
 
     def __init__(self, *args, regimens: dict | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -200,6 +220,8 @@ class DoseRecommendationSchema(Schema):
     reason = fields.String()
     source = fields.Dict()
     rule_ids = fields.List(fields.String())
+    resume = fields.Dict(metadata={"description": "After a hold, where the label gives it: {mg, action} "
+                                                  "(resume | discontinue), or the rule when current_mg is unknown"})
 
 
 class CheckResponseSchema(Schema):
