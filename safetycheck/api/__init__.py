@@ -2,7 +2,7 @@
 
 import logging
 
-from flask import current_app, g, jsonify, request
+from flask import current_app, g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
@@ -23,8 +23,10 @@ from .schemas import (
     ReviewSchema,
     StoredCheckSchema,
 )
+from .strictjson import StrictJSONParser
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1", description="Medication safety checks")
+bp.ARGUMENTS_PARSER = StrictJSONParser()  # duplicate keys, lone surrogates, deep nesting: 400 naming them
 log = logging.getLogger(__name__)
 
 
@@ -80,7 +82,7 @@ def answer_check(body: dict, channel: str):
             abort(422, message="Idempotency-Key was used with a different request body.",
                   errors={"headers": {"Idempotency-Key": ["reused with a different body"]}})
         if stored:
-            return jsonify(stored)
+            return current_app.response_class(stored, mimetype="application/json")  # byte for byte
     try:
         result = run_check(_checker(), to_request(body))
     except InputError as err:
@@ -88,14 +90,14 @@ def answer_check(body: dict, channel: str):
     response = {"check_id": audit.new_id(), "created_at": audit.now(), **result}
     try:
         stored_json = audit.record_check(db, channel=channel, api_client=g.api_client, request=body,
-                                         response=response, idempotency_key=key)
+                                         response=response, idempotency_key=key)  # a concurrent twin's answer
+    except audit.IdempotencyConflict:
+        abort(422, message="Idempotency-Key was used with a different request body.",
+              errors={"headers": {"Idempotency-Key": ["reused with a different body"]}})
     except Exception as err:  # noqa: BLE001 - any storage failure means no advice
-        if key and "UNIQUE" in str(err):
-            stored = audit.find_idempotent(db, g.api_client, key, digest)  # a concurrent retry won
-            if stored:
-                return jsonify(stored)
-        log.exception("audit write failed; check not answered")
-        abort(503, message="The check could not be stored in the audit log, so no advice is given. Retry.")
+        reason = audit.store_failure(err)
+        log.error("audit write failed, check not answered: %s", reason, exc_info=True)
+        abort(503, message=f"The check could not be stored in the audit log, so no advice is given: {reason}.")
     # Send exactly the bytes that were stored (and hashed): one serialisation, no drift.
     return current_app.response_class(stored_json, mimetype="application/json")
 
