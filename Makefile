@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8000
 WEB_CONCURRENCY ?= 2
+# The access log goes to a file, so the terminal shows the URL and key (and errors) apart from it; - for stdout.
+ACCESS_LOG ?= instance/access.log
 
 .PHONY: install run test bench lint validate clean
 
@@ -31,10 +33,10 @@ $(SECRET_KEY_FILE):
 run: install $(SECRET_KEY_FILE)
 	$(PY) -m safetycheck.knowledge
 	@$(WITH_SECRET) $(VENV)/bin/flask --app wsgi db migrate
-	@$(WITH_SECRET) $(VENV)/bin/flask --app wsgi api-key --url http://127.0.0.1:$(PORT)
+	@$(WITH_SECRET) $(VENV)/bin/flask --app wsgi api-key --url http://127.0.0.1:$(PORT) --access-log $(ACCESS_LOG)
 	@$(WITH_SECRET) $(VENV)/bin/flask --app wsgi user list
-	@$(WITH_SECRET) exec $(VENV)/bin/gunicorn --bind 127.0.0.1:$(PORT) --workers $(WEB_CONCURRENCY) \
-		--access-logfile - wsgi:app
+	@$(WITH_SECRET) exec $(VENV)/bin/gunicorn -c gunicorn.conf.py --bind 127.0.0.1:$(PORT) \
+		--workers $(WEB_CONCURRENCY) --access-logfile $(ACCESS_LOG) wsgi:app
 
 test: install
 	scripts/install-browser.sh

@@ -67,7 +67,21 @@ def append_only_triggers(db):
             )
 
 
-@migrations(name="0003_users")
+@migrations(name="0003_keyed_chain_and_database_id")
+def keyed_chain_and_database_id(db):
+    """Rows say which audit key hashed them (NULL: plain sha256, from before); the database gets a random id."""
+    for table in ("checks", "reviews"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN key_id TEXT")
+    db.execute("CREATE TABLE audit_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT")
+    db.execute("INSERT INTO audit_meta (name, value) VALUES ('database_id', lower(hex(randomblob(16))))")
+    for event in ("UPDATE", "DELETE"):
+        db.execute(
+            f"CREATE TRIGGER audit_meta_no_{event.lower()} BEFORE {event} ON audit_meta "
+            f"BEGIN SELECT RAISE(ABORT, 'audit_meta is append-only'); END"
+        )
+
+
+@migrations(name="0004_users")
 def create_users(db):
     """People who sign in to the web pages (not part of the audit chain; checks and reviews name them)."""
     db.execute(

@@ -11,8 +11,8 @@ from marshmallow import ValidationError
 
 from .contract import v1
 from .knowledge import load_knowledge_base
-from .pipeline import Checker
-from .service import CheckRefused, CheckService
+from .models import InputError
+from .pipeline import Checker, run_check
 
 
 def main(argv=None) -> int:
@@ -36,14 +36,14 @@ def main(argv=None) -> int:
         with open(args.file, encoding="utf-8") as handle:
             body = json.load(handle)
     try:
-        request = v1.load_body(body)
-        service = CheckService(Checker(load_knowledge_base(args.data_dir)))
-        result = v1.result_body(service.run(v1.to_request(request)), service.kb)
+        kb = load_knowledge_base(args.data_dir)
+        request = v1.load_body(body, kb)
+        result = v1.result_body(run_check(Checker(kb), v1.to_request(request)), kb)
     except ValidationError as err:
         print(json.dumps({"code": 422, "status": "Unprocessable Entity", "errors": {"json": err.messages}},
                          indent=2), file=sys.stderr)
         return 2
-    except CheckRefused as err:
+    except InputError as err:
         print(json.dumps({"code": 422, "status": "Unprocessable Entity", "errors": {"json": err.errors}},
                          indent=2), file=sys.stderr)
         return 2

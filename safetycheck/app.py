@@ -1,23 +1,41 @@
 """Application factory: configuration, the validated knowledge base, and the HTTP adapters."""
 
+import logging
+import os
 from pathlib import Path
 
-from flask import Flask, jsonify, render_template
+from flask import Flask, jsonify, render_template, request
 from flask_smorest import Api
+from werkzeug.exceptions import RequestURITooLarge
 
 from . import auth, cli, db, error_pages, web
 from .config import DEFAULTS
+from .errors import StoreUnavailable
 from .knowledge import load_knowledge_base, vocabulary
 from .pipeline import Checker
 from .service import CheckService
 
+log = logging.getLogger("safetycheck")
+# Settings that are text whatever they look like (keys, paths): never parsed as JSON numbers or booleans.
+STRING_SETTINGS = ("API_KEYS", "AUDIT_KEY", "AUDIT_KEY_FILE", "AUDIT_ANCHOR", "DB", "DATA_DIR", "CACHE_DIR", "DEV")
 API_SETTINGS = {
     "API_TITLE": "safetycheck",
     "API_VERSION": "v1",
     "OPENAPI_VERSION": "3.0.3",
     "OPENAPI_URL_PREFIX": "/api",
     "OPENAPI_JSON_PATH": "openapi.json",
+    # Every /api/v1 operation needs the API key (either form); /healthz, /readyz and the docs do not.
+    "API_SPEC_OPTIONS": {"security": [{"ApiKey": []}, {"Bearer": []}]},
 }
+
+
+class JSONErrorsApi(Api):
+    """flask-smorest's JSON errors, keeping the headers HTTP requires (Allow on 405, Retry-After, ...)."""
+
+    def handle_http_exception(self, error):
+        payload, code, headers = super().handle_http_exception(error)
+        kept = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+        return payload, code, {**kept, **(headers or {})}
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -28,6 +46,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_mapping(DEFAULTS, DATA_DIR=str(repo_root / "data"),
                             CACHE_DIR=str(repo_root / "instance" / "cache"), **API_SETTINGS)
     app.config.from_prefixed_env("SAFETYCHECK")
+    for name in STRING_SETTINGS:  # from_prefixed_env parses JSON: key "1e3" would become 1000.0
+        if f"SAFETYCHECK_{name}" in os.environ:
+            app.config[name] = os.environ[f"SAFETYCHECK_{name}"]
     # Contract: the database path is $SAFETYCHECK_DB, default instance/safetycheck.db.
     app.config.setdefault("DATABASE", app.config.get("DB") or str(Path(app.instance_path) / "safetycheck.db"))
     app.config.setdefault("MIGRATIONS_PATH", str(repo_root / "migrations" / "migrations.py"))
@@ -48,9 +69,30 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["safetycheck"] = checker
     app.extensions["safetycheck_service"] = CheckService(checker)
 
+    app.extensions["safetycheck_seal"] = db.seal_for(app)
     db.init_app(app)
     cli.init_app(app)
     auth.configure(app)
+
+    @app.errorhandler(StoreUnavailable)
+    def store_unavailable(err):
+        """The audit store cannot take the check: 503, and nothing is answered."""
+        log.error("audit store unavailable: %s", err)
+        return jsonify(code=503, status="Service Unavailable",
+                       message=f"The audit store is unavailable, so no advice is given: {err}"), 503
+
+    @app.before_request
+    def refuse_overlong_urls():
+        """An over-long URL gets a JSON 414 (gunicorn's own limit, a plain 400, is set far above this)."""
+        if len(request.full_path) > int(app.config["MAX_URL_LENGTH"]):
+            raise RequestURITooLarge(f"The URL is longer than {app.config['MAX_URL_LENGTH']} characters.")
+
+    @app.after_request
+    def security_headers(response):
+        """Answers carry PHI: never cached (browsers, proxies), never content-sniffed."""
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
 
     @app.get("/healthz")
     def healthz():
@@ -59,14 +101,15 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     @app.get("/readyz")
     def readyz():
-        """Readiness: the database answers, every migration is applied, the rule set is loaded."""
+        """Readiness: the database is there (never created here), migrated, writable, not full, and its chain
+        head matches the anchor; the rule set is loaded."""
         try:
-            pending = db.pending_migrations(app.config["DATABASE"], app.config["MIGRATIONS_PATH"])
+            reason = db.readiness(app.config["DATABASE"], app.config["MIGRATIONS_PATH"],
+                                  int(app.config["READY_MIN_FREE_BYTES"]))
         except Exception as err:  # noqa: BLE001 - any database failure means not ready
-            return jsonify(status="unavailable", reason=f"database: {err}"), 503
-        if pending:
-            return jsonify(status="unavailable", reason="run flask --app wsgi db migrate",
-                           pending=pending), 503
+            reason = f"database: {err}"
+        if reason:
+            return jsonify(status="unavailable", reason=reason), 503
         return jsonify(status="ready", ruleset_version=kb.version)
 
     @app.get("/api/docs")
@@ -74,7 +117,10 @@ def create_app(test_config: dict | None = None) -> Flask:
         """A browsable view of /api/openapi.json that needs nothing from the internet."""
         return render_template("api_docs.html")
 
-    api = Api(app)
+    api = JSONErrorsApi(app)
+    api.spec.components.security_scheme("ApiKey", {"type": "apiKey", "in": "header", "name": "X-API-Key"})
+    api.spec.components.security_scheme("Bearer", {"type": "http", "scheme": "bearer",
+                                                   "description": "the same API key as a bearer token"})
     from .api import bp as api_bp
 
     api.register_blueprint(api_bp)

@@ -1,16 +1,36 @@
-"""Append-only audit store: every answered check and every review, hash-chained for tamper evidence."""
+"""Append-only audit store: every answered check and every review, in keyed hash chains anchored outside it."""
 
 import csv
 import hashlib
 import json
+import sqlite3
+import threading
 import uuid
 from datetime import UTC, datetime
+
+from .seal import TABLES, SealError
+
+_WRITE_LOCK = threading.Lock()
 
 GENESIS = "0" * 64
 CHECK_FIELDS = ("check_id", "created_at", "channel", "api_client", "ruleset_version", "regimen", "protocol",
                 "mode", "verdict", "codes", "patient_id", "idempotency_key", "request_hash", "request_json",
                 "response_json", "prev_hash")
 REVIEW_FIELDS = ("review_id", "check_id", "created_at", "reviewer", "decision", "note", "prev_hash")
+
+
+def store_failure(err: BaseException) -> str:
+    """What an audit-write failure is, in words an operator can act on (never request data or keys)."""
+    text = str(err)
+    if isinstance(err, SealError):
+        return f"the audit chain refused the write: {text}"
+    if "disk is full" in text or "disk I/O error" in text:
+        return f"the disk holding the audit database is full or failing ({text})"
+    if "readonly" in text or "read-only" in text:
+        return f"the audit database is read-only ({text})"
+    if "locked" in text or "busy" in text:
+        return f"the audit database is locked by another process ({text}); retry"
+    return f"{type(err).__name__}: {text}"
 
 
 class IdempotencyConflict(Exception):
@@ -22,9 +42,24 @@ def canonical(data) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def row_hash(row: dict, fields: tuple[str, ...]) -> str:
-    """sha256 over the row's fields (prev_hash included), in a fixed order."""
-    return hashlib.sha256(canonical([row.get(f) for f in fields]).encode()).hexdigest()
+APPEND_ONLY_TRIGGERS = {f"{table}_no_{event}" for table in (*TABLES, "audit_meta") for event in ("update", "delete")}
+
+
+def row_hash(row: dict, fields: tuple[str, ...], seal=None) -> str:
+    """HMAC (the audit key) over the row's fields, prev_hash included; plain sha256 for rows from before the key."""
+    payload = canonical([row.get(f) for f in fields]).encode()
+    return seal.row_hash(payload) if seal is not None else hashlib.sha256(payload).hexdigest()
+
+
+def database_id(db) -> str:
+    """The random id migration 0003 gave this database (what the anchor names); cached on the connection."""
+    cached = getattr(db, "audit_database_id", None)
+    if cached is None:
+        found = db.execute("SELECT value FROM audit_meta WHERE name = 'database_id'").fetchone()
+        if found is None:
+            raise SealError("the database has no id: run flask --app wsgi db migrate")
+        cached = db.audit_database_id = found[0]
+    return cached
 
 
 def new_id() -> str:
@@ -35,31 +70,51 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-def find_idempotent(db, api_client: str, key: str, request_hash: str) -> dict | None:
-    """The stored answer for a retried request, or None; a different body under the same key raises."""
+def find_idempotent(db, api_client: str, key: str, request_hash: str) -> str | None:
+    """The stored answer (its exact bytes) for a retried request, or None; a different body under the key raises."""
     rows = list(db.query("SELECT request_hash, response_json FROM checks WHERE api_client = ? AND "
                          "idempotency_key = ?", [api_client, key]))
     if not rows:
         return None
     if rows[0]["request_hash"] != request_hash:
-        raise IdempotencyConflict(key)
-    return json.loads(rows[0]["response_json"])
+        raise IdempotencyConflict()  # the key is a client's value: it stays out of messages and logs
+    return rows[0]["response_json"]
 
 
 def _append(db, table: str, row: dict, fields: tuple[str, ...]) -> None:
-    """Insert one row chained to the last one, inside an IMMEDIATE transaction (one writer at a time)."""
+    """Insert one keyed row chained to the last one (one writer at a time), then move the anchor to it."""
+    seal = getattr(db, "seal", None)
+    if seal is None:
+        raise SealError("no audit key: the connection was not opened by the app (db.get_db / db.open_audit)")
+    check_file = getattr(db, "check_file", None)
     conn = db.conn
+    db_id = database_id(db)
+    # One writer per process at a time: threads queue here instead of in SQLite's busy handler, whose
+    # backoff sleeps (up to 100 ms a try) gave threaded workers a long tail. Processes still meet in SQLite.
+    with _WRITE_LOCK:
+        _append_locked(conn, seal, db_id, check_file, table, row, fields)
+
+
+def _append_locked(conn, seal, db_id, check_file, table, row, fields) -> None:
+    """Insert the keyed row in an IMMEDIATE transaction, check the file is still ours, commit, move the anchor."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        last = conn.execute(f"SELECT row_hash FROM {table} ORDER BY seq DESC LIMIT 1").fetchone()
-        row["prev_hash"] = last[0] if last else GENESIS
-        row["row_hash"] = row_hash(row, fields)
+        last = conn.execute(f"SELECT seq, row_hash FROM {table} ORDER BY seq DESC LIMIT 1").fetchone()
+        seal.check_head(db_id, table, last[0] if last else None, last[1] if last else None)
+        row["prev_hash"] = last[1] if last else GENESIS
+        row["row_hash"] = row_hash(row, fields, seal)
+        row["key_id"] = seal.key_id
         columns = ", ".join(row)
-        conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
+        cursor = conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * len(row))})",
+                              list(row.values()))
+        if check_file is not None:
+            check_file()  # the file deleted or replaced under us: the row would vanish, so nothing is answered
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # SQLite already rolled back on some errors (SQLITE_FULL): keep the real one
+            conn.execute("ROLLBACK")
         raise
+    seal.advance(db_id, table, cursor.lastrowid, row["row_hash"])
 
 
 def record_check(db, *, channel: str, api_client: str, request: dict, response: dict,
@@ -79,7 +134,15 @@ def record_check(db, *, channel: str, api_client: str, request: dict, response: 
         "request_hash": request_hash,
         "request_json": request_json, "response_json": canonical(response),
     }
-    _append(db, "checks", row, CHECK_FIELDS)
+    try:
+        _append(db, "checks", row, CHECK_FIELDS)
+    except sqlite3.IntegrityError as err:
+        # A concurrent request with the same key was stored first: answer as it did, or refuse another body.
+        if idempotency_key and "idempotency_key" in str(err):
+            stored = find_idempotent(db, api_client, idempotency_key, request_hash)
+            if stored is not None:
+                return stored
+        raise
     return row["response_json"]
 
 
@@ -122,8 +185,8 @@ def list_checks(db, *, verdict=None, code=None, reviewed=None, since=None, until
         where.append("verdict = ?")
         params.append(verdict)
     if code:
-        where.append("(' ' || codes || ' ') LIKE ?")
-        params.append(f"% {code} %")
+        where.append("instr(' ' || codes || ' ', ?) > 0")  # literal: LIKE would take _ and % as wildcards
+        params.append(f" {code} ")
     if reviewed is not None:
         where.append(("" if reviewed else "NOT ")
                      + "EXISTS (SELECT 1 FROM reviews r WHERE r.check_id = checks.check_id)")
@@ -143,21 +206,79 @@ def list_checks(db, *, verdict=None, code=None, reviewed=None, since=None, until
     return {"items": items, "page": page, "per_page": per_page, "total": total}
 
 
-def verify(db) -> list[str]:
-    """Recompute both chains; return a description of every broken or missing link (empty = intact)."""
-    problems = []
+def verify(db, seal, exported_anchor: str | None = None) -> tuple[list[str], list[str]]:
+    """Check triggers, database id, both keyed chains and their ends against the anchor(s): (problems, notes)."""
+    problems, notes = [], []
+    present = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall()}
+    for name in sorted(APPEND_ONLY_TRIGGERS - present):
+        problems.append(f"append-only trigger {name} was dropped")
+    try:
+        db_id = database_id(db)
+    except (SealError, Exception) as err:  # noqa: BLE001 - a missing table is the same finding
+        problems.append(f"database id: {err}")
+        db_id = None
+    anchors = []
+    for label, path in (("anchor", None), ("exported anchor", exported_anchor)):
+        if label == "exported anchor" and not path:
+            continue
+        try:
+            anchor = seal.read_anchor(path)
+        except SealError as err:
+            problems.append(str(err))
+            continue
+        if anchor is None:
+            if label == "exported anchor":
+                problems.append(f"exported anchor {path} does not exist")
+            continue
+        if db_id is not None and anchor["database_id"] != db_id:
+            problems.append(f"{label}: the database is not the one anchored (swapped database: anchored id "
+                            f"{anchor['database_id']}, this database {db_id})")
+        anchors.append((label, anchor))
     for table, fields, key in (("checks", CHECK_FIELDS, "check_id"), ("reviews", REVIEW_FIELDS, "review_id")):
-        previous, expected_seq = GENESIS, None
+        previous, expected_seq, keyed_seen, hashes = GENESIS, 1, False, {}
         for row in db.query(f"SELECT * FROM {table} ORDER BY seq"):
-            if expected_seq is not None and row["seq"] != expected_seq:
+            where = f"row {row['seq']} ({key} {row[key]})"
+            if row["seq"] != expected_seq:
                 problems.append(f"{table}: rows {expected_seq}..{row['seq'] - 1} are missing (before {key} "
                                 f"{row[key]})")
             if row["prev_hash"] != previous:
-                problems.append(f"{table}: row {row['seq']} ({key} {row[key]}) does not follow the previous row")
-            if row_hash(row, fields) != row["row_hash"]:
-                problems.append(f"{table}: row {row['seq']} ({key} {row[key]}) was altered")
+                problems.append(f"{table}: {where} does not follow the previous row")
+            if row.get("key_id") is None:
+                if keyed_seen:
+                    problems.append(f"{table}: {where} has no keyed hash after keyed rows (forged)")
+                elif row_hash(row, fields) != row["row_hash"]:
+                    problems.append(f"{table}: {where} was altered")
+            elif row["key_id"] != seal.key_id:
+                keyed_seen = True
+                problems.append(f"{table}: {where} was written with another audit key (key id {row['key_id']}, "
+                                f"configured {seal.key_id})")
+            else:
+                keyed_seen = True
+                if row_hash(row, fields, seal) != row["row_hash"]:
+                    problems.append(f"{table}: {where} was altered or forged (its keyed hash does not match)")
+            hashes[row["seq"]] = row["row_hash"]
             previous, expected_seq = row["row_hash"], row["seq"] + 1
-    return problems
+        last_seq = expected_seq - 1
+        for label, anchor in anchors:
+            head = anchor[table]
+            if head["seq"] > last_seq:
+                problems.append(f"{table}: {label} ends at row {head['seq']} but the database ends at row "
+                                f"{last_seq} (truncated: rows {last_seq + 1}..{head['seq']} are gone)")
+            elif head["seq"] and hashes.get(head["seq"]) != head["row_hash"]:
+                problems.append(f"{table}: row {head['seq']} does not match the {label} (rewritten)")
+        live = next((a for label, a in anchors if label == "anchor"), None)
+        if live is None and last_seq and db_id is not None:
+            problems.append(f"{table}: no anchor at {seal.anchor_path}: the end of the chain cannot be proved")
+        elif live is not None and last_seq > live[table]["seq"]:
+            notes.append(f"{table}: rows {live[table]['seq'] + 1}..{last_seq} are after the anchor (written "
+                         "as the server stopped); keyed and chained, but their end is not anchored")
+    exported = next((a for label, a in anchors if label == "exported anchor"), None)
+    live = next((a for label, a in anchors if label == "anchor"), None)
+    if exported is not None and live is not None:
+        for table in TABLES:
+            if exported[table]["seq"] > live[table]["seq"]:
+                problems.append(f"{table}: the anchor is behind the exported anchor (rolled back)")
+    return problems, notes
 
 
 def export_csv(db, path: str) -> int:

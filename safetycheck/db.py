@@ -5,22 +5,96 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
+from urllib.parse import quote
 
 import click
 from flask import current_app, g
 from flask.cli import AppGroup
 from sqlite_utils import Database
 
+from .audit import database_id
+from .errors import StoreUnavailable
+from .seal import Seal, SealError, load_key
 
-def connect(path: str) -> Database:
-    """A connection in autocommit mode (transactions are explicit), WAL, with a busy timeout."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA busy_timeout=10000")
-    conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA synchronous=FULL")
+OWNER_ONLY = 0o600
+
+
+def _owner_only(path: str) -> None:
+    """The database and its -wal/-shm hold PHI: owner-only (SQLite gives -wal/-shm the main file's mode)."""
+    for name in (path, f"{path}-wal", f"{path}-shm"):
+        try:
+            if os.stat(name).st_mode & 0o077:
+                os.chmod(name, OWNER_ONLY)
+        except (FileNotFoundError, PermissionError):
+            pass
+
+
+def connect(path: str, create: bool = True) -> Database:
+    """A connection in autocommit mode (transactions are explicit), WAL, with a busy timeout.
+
+    create=False never makes a file: a missing database is an error (readiness, verify, serving).
+    """
+    if create:
+        Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, OWNER_ONLY))
+        except FileExistsError:
+            pass
+        conn = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
+    else:
+        if not os.path.isfile(path):
+            raise StoreUnavailable(f"the audit database {path} does not exist (run flask --app wsgi db migrate)")
+        conn = sqlite3.connect(f"file:{quote(os.path.abspath(path))}?mode=rw", uri=True, timeout=10,
+                               isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA synchronous=FULL")
+    except sqlite3.Error:
+        conn.close()
+        raise
+    _owner_only(path)
     return Database(conn)
+
+
+def file_identity(path: str) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
+def seal_for(app) -> Seal:
+    """The audit key (never in the database) and the anchor path, from the settings."""
+    folder = Path(app.config.get("INSTANCE_PATH") or app.instance_path)
+    key_file = Path(app.config.get("AUDIT_KEY_FILE") or folder / "audit_key")
+    key = load_key(app.config.get("AUDIT_KEY") or None, key_file)
+    return Seal(key, app.config.get("AUDIT_ANCHOR") or f"{app.config['DATABASE']}.anchor")
+
+
+def open_audit(path: str, seal: Seal, create: bool = False, identity: tuple[int, int] | None = None) -> Database:
+    """A connection that can append to the audit chains: keyed, anchored, and watching its file's identity.
+
+    `identity` is the (device, inode) the process first saw: a file swapped in since is refused, not adopted.
+    """
+    try:
+        db = connect(path, create=create)
+        identity = identity or file_identity(path)
+    except (sqlite3.Error, OSError) as err:
+        raise StoreUnavailable(f"the audit database {path} cannot be opened: {err}") from err
+
+    def check_file() -> None:
+        try:
+            same = file_identity(path) == identity
+        except FileNotFoundError:
+            same = False
+        if not same:
+            raise StoreUnavailable(f"the audit database {path} was deleted or replaced while open; restart the "
+                                   "service after restoring it (checks are refused until then)")
+
+    db.seal = seal
+    db.identity = identity
+    db.check_file = check_file
+    return db
 
 
 def load_migrations(path: str):
@@ -44,8 +118,8 @@ def apply_migrations(db_path: str, migrations_path: str) -> list[str]:
 
 
 def pending_migrations(db_path: str, migrations_path: str) -> list[str]:
-    """Names of migrations not yet applied (read-only)."""
-    db = connect(db_path)
+    """Names of migrations not yet applied (read-only; a missing database is an error, never created)."""
+    db = connect(db_path, create=False)
     try:
         return [m.name for m in load_migrations(migrations_path).pending(db)]
     finally:
@@ -53,6 +127,7 @@ def pending_migrations(db_path: str, migrations_path: str) -> list[str]:
 
 
 _local = threading.local()
+_identities: dict[tuple[int, str], tuple[int, int]] = {}  # (pid, path) -> the file first opened there
 
 
 def get_db() -> Database:
@@ -68,7 +143,15 @@ def get_db() -> Database:
         pool = _local.pool = {}
     db = pool.get(key)
     if db is None:
-        db = pool[key] = connect(path)
+        db = open_audit(path, current_app.extensions["safetycheck_seal"], identity=_identities.get(key))
+        _identities.setdefault(key, db.identity)
+        pool[key] = db
+    try:
+        db.check_file()
+    except StoreUnavailable:
+        pool.pop(key, None)  # reopened next time, and refused again while the file is not the one first seen
+        db.conn.close()
+        raise
     g.db = db
     return db
 
@@ -93,3 +176,37 @@ def migrate_command():
 def init_app(app) -> None:
     app.teardown_appcontext(close_db)
     app.cli.add_command(db_group)
+
+
+def readiness(path: str, migrations_path: str, min_free_bytes: int) -> str | None:
+    """Why this process cannot take checks now (None: ready). Never creates the database; never waits long."""
+    pending = pending_migrations(path, migrations_path)
+    if pending:
+        return f"run flask --app wsgi db migrate (pending: {', '.join(pending)})"
+    folder = os.path.dirname(os.path.abspath(path))
+    fs = os.statvfs(folder)
+    if fs.f_flag & os.ST_RDONLY:
+        return f"the file system holding {path} is read-only"
+    if fs.f_bavail * fs.f_frsize < min_free_bytes:
+        return f"the disk holding {path} is full ({fs.f_bavail * fs.f_frsize} bytes free)"
+    db = get_db()  # the connection checks use: replaced file, read-only, lock and anchor show here
+    conn = db.conn
+    conn.execute("PRAGMA busy_timeout=1000")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("INSERT INTO audit_meta (name, value) VALUES ('readiness-probe', 'x')")
+            for table in ("checks", "reviews"):
+                last = conn.execute(f"SELECT seq, row_hash FROM {table} ORDER BY seq DESC LIMIT 1").fetchone()
+                db.seal.check_head(database_id(db), table, last[0] if last else None,
+                                   last[1] if last else None)
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")  # the probe row is never written
+    except sqlite3.OperationalError as err:
+        return f"the audit database cannot be written: {err}"
+    except SealError as err:
+        return f"audit chain: {err} (run flask --app wsgi audit verify)"
+    finally:
+        conn.execute("PRAGMA busy_timeout=10000")
+    return None

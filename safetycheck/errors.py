@@ -12,3 +12,7 @@ class DataFileError(SafetycheckError):
         self.problems = list(problems)
         lines = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"{len(self.problems)} problem(s) in the knowledge base:\n{lines}")
+
+
+class StoreUnavailable(SafetycheckError):
+    """The audit store cannot take or vouch for a check (missing, replaced, read-only, full): 503, no advice."""

@@ -10,6 +10,7 @@ No Flask here; the caller hands over its audit-store connection.
     answer.result          # the typed CheckResult (None when an idempotent retry replays the stored one)
 """
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,7 +49,11 @@ class IdempotencyConflict(CheckRefused):
 class NotRecorded(Exception):
     """The audit store could not record the check, so no advice may be given (a 503, retry)."""
 
-    message = "The check could not be stored in the audit log, so no advice is given. Retry."
+    def __init__(self, reason: str = ""):
+        self.reason = reason
+        self.message = ("The check could not be stored in the audit log, so no advice is given"
+                        + (f": {reason}." if reason else ". Retry."))
+        super().__init__(self.message)
 
 
 @dataclass(frozen=True)
@@ -102,16 +107,19 @@ class CheckService:
         check_id, created_at = self.new_id(), self.clock()
         response = v1.response_body(result, self.kb, check_id, created_at)
         try:
+            # A concurrent twin under the same key may have been stored first: record_check returns its answer.
             stored_json = audit.record_check(db, channel=channel, api_client=client, request=body,
                                              response=response, idempotency_key=idempotency_key,
                                              canonical_form=canonical_form)
+        except audit.IdempotencyConflict as err:
+            raise IdempotencyConflict(idempotency_key) from err
         except Exception as err:  # noqa: BLE001 - any storage failure means no advice
-            if idempotency_key and "UNIQUE" in str(err):
-                replay = self._replay(db, client, idempotency_key, canonical_form[1])  # a concurrent retry won
-                if replay:
-                    return replay
-            log.exception("audit write failed; check not answered")
-            raise NotRecorded() from err
+            reason = audit.store_failure(err)
+            log.error("audit write failed, check not answered: %s", reason, exc_info=True)
+            raise NotRecorded(reason) from err
+        if idempotency_key and f'"check_id":"{check_id}"' not in stored_json:
+            stored = json.loads(stored_json)
+            return Answer(stored["check_id"], stored["created_at"], stored, stored_json, replayed=True)
         return Answer(check_id, created_at, response, stored_json, result)
 
     def _replay(self, db, client: str, key: str, request_hash: str) -> Answer | None:
@@ -121,4 +129,5 @@ class CheckService:
             raise IdempotencyConflict(key) from err
         if stored is None:
             return None
-        return Answer(stored["check_id"], stored["created_at"], stored, audit.canonical(stored), replayed=True)
+        response = json.loads(stored)  # find_idempotent gives the stored bytes: sent as they are
+        return Answer(response["check_id"], response["created_at"], response, stored, replayed=True)

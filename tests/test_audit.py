@@ -2,13 +2,18 @@
 
 import csv
 import json
+import os
 import sqlite3
+import stat
+from pathlib import Path
 
 import pytest
 
 from safetycheck import audit
 from safetycheck.db import connect
+from safetycheck.seal import SealError
 
+from .conftest import keyed_client, make_app
 from .test_api_checks import BASE
 
 
@@ -160,3 +165,187 @@ def test_chain_links_rows(app, client):
     first, second = list(db.query("SELECT prev_hash, row_hash FROM checks ORDER BY seq"))
     assert first["prev_hash"] == audit.GENESIS and second["prev_hash"] == first["row_hash"]
     db.conn.close()
+
+
+# Keyed chain + anchor (issue 9 item 3): every attack below verified as OK before the anchor and the key.
+
+def _verify(app, runner_for, *args):
+    result = runner_for(app).invoke(args=["audit", "verify", *args])
+    return result.exit_code, result.output
+
+
+def _sha256_rechain(app):
+    """What an attacker without the key can do: recompute every row's hash (plain sha256) and relink the chain."""
+    with sqlite3.connect(app.config["DATABASE"]) as conn:
+        conn.row_factory = sqlite3.Row
+        for trigger in ("checks_no_update", "checks_no_delete"):
+            conn.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+        previous = audit.GENESIS
+        for row in [dict(r) for r in conn.execute("SELECT * FROM checks ORDER BY seq")]:
+            row["prev_hash"] = previous
+            row["row_hash"] = audit.row_hash(row, audit.CHECK_FIELDS)
+            conn.execute("UPDATE checks SET prev_hash = ?, row_hash = ?, key_id = NULL WHERE seq = ?",
+                         [row["prev_hash"], row["row_hash"], row["seq"]])
+            previous = row["row_hash"]
+
+
+def test_deleting_the_last_row_is_truncation(app, client, runner_for):
+    ids = [post_check(client).json["check_id"] for _ in range(3)]
+    _tamper(app, "DELETE FROM checks WHERE check_id = ?", (ids[2],))
+    code, output = _verify(app, runner_for)
+    assert code == 1 and "truncated: rows 3..3 are gone" in output
+
+
+def test_deleting_every_row_is_truncation(app, client, runner_for):
+    for _ in range(2):
+        post_check(client)
+    _tamper(app, "DELETE FROM checks")
+    code, output = _verify(app, runner_for)
+    assert code == 1 and "truncated: rows 1..2 are gone" in output
+
+
+def test_an_appended_forged_row_is_found(app, client, runner_for):
+    post_check(client)
+    with sqlite3.connect(app.config["DATABASE"]) as conn:
+        conn.row_factory = sqlite3.Row
+        row = dict(conn.execute("SELECT * FROM checks").fetchone())
+        row.update(seq=2, check_id="forged", prev_hash=row["row_hash"], verdict="pass", key_id=None)
+        row["row_hash"] = audit.row_hash(row, audit.CHECK_FIELDS)
+        conn.execute(f"INSERT INTO checks ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                     list(row.values()))
+    code, output = _verify(app, runner_for)
+    assert code == 1 and "row 2 (check_id forged) has no keyed hash after keyed rows (forged)" in output
+
+
+def test_a_row_rewritten_with_its_hashes_recomputed_is_found(app, client, runner_for):
+    ids = [post_check(client).json["check_id"] for _ in range(2)]
+    _tamper(app, "UPDATE checks SET verdict = 'block' WHERE check_id = ?", (ids[0],))
+    _sha256_rechain(app)
+    code, output = _verify(app, runner_for)
+    assert code == 1
+    assert "row 2 does not match the anchor (rewritten)" in output
+
+
+def test_a_swapped_database_is_found(app, client, runner_for, kb, tmp_path):
+    post_check(client)
+    other = make_app(kb, tmp_path / "other.db")  # a different, valid audit database with a check of its own
+    keyed_client(other).post("/api/v1/checks", json=BASE)
+    with sqlite3.connect(tmp_path / "other.db") as source, sqlite3.connect(tmp_path / "copy.db") as target:
+        source.backup(target)  # a consistent single file, WAL folded in
+    for suffix in ("-wal", "-shm"):
+        Path(app.config["DATABASE"] + suffix).unlink(missing_ok=True)
+    os.replace(tmp_path / "copy.db", app.config["DATABASE"])
+    code, output = _verify(app, runner_for)
+    assert code == 1 and "swapped database" in output
+
+
+def test_a_dropped_append_only_trigger_is_found(app, client, runner_for):
+    post_check(client)
+    with sqlite3.connect(app.config["DATABASE"]) as conn:
+        conn.execute("DROP TRIGGER reviews_no_delete")
+    code, output = _verify(app, runner_for)
+    assert code == 1 and "append-only trigger reviews_no_delete was dropped" in output
+
+
+def test_a_rolled_back_anchor_is_found_with_an_exported_one(app, client, runner_for, tmp_path):
+    for _ in range(2):
+        post_check(client)
+    anchor_path = Path(app.config["DATABASE"] + ".anchor")
+    old_anchor = anchor_path.read_bytes()  # an attacker's copy of the anchor at row 2
+    post_check(client)
+    exported = tmp_path / "exported-anchor.json"
+    out = runner_for(app).invoke(args=["audit", "anchor", "--out", str(exported)])
+    assert out.exit_code == 0 and "checks up to row 3" in out.output
+    assert _verify(app, runner_for, "--anchor", str(exported))[0] == 0
+    _tamper(app, "DELETE FROM checks WHERE seq = 3")
+    with sqlite3.connect(app.config["DATABASE"]) as conn:  # a careful attacker puts the triggers back
+        for event in ("UPDATE", "DELETE"):
+            conn.execute(f"CREATE TRIGGER checks_no_{event.lower()} BEFORE {event} ON checks "
+                         "BEGIN SELECT RAISE(ABORT, 'checks are append-only'); END")
+    anchor_path.write_bytes(old_anchor)  # both rolled back: the live anchor alone cannot tell
+    assert _verify(app, runner_for)[0] == 0
+    code, output = _verify(app, runner_for, "--anchor", str(exported))
+    assert code == 1 and "exported anchor ends at row 3" in output and "rolled back" in output
+
+
+def test_a_forged_anchor_is_refused(app, client, runner_for):
+    post_check(client)
+    anchor_path = Path(app.config["DATABASE"] + ".anchor")
+    anchor = json.loads(anchor_path.read_text(encoding="utf-8"))
+    anchor["checks"]["seq"] = 0
+    anchor_path.write_text(json.dumps(anchor), encoding="utf-8")
+    code, output = _verify(app, runner_for)
+    assert code == 1 and "MAC does not match" in output
+
+
+def test_the_service_refuses_to_extend_a_truncated_chain(app, client):
+    ids = [post_check(client).json["check_id"] for _ in range(2)]
+    _tamper(app, "DELETE FROM checks WHERE check_id = ?", (ids[1],))
+    refused = post_check(client)
+    assert refused.status_code == 503 and "truncated" in refused.json["message"]
+    assert rows(app) == 1
+    assert client.get("/readyz").status_code == 503
+
+
+def test_the_audit_key_is_not_in_the_database_and_the_hashes_depend_on_it(app, client):
+    post_check(client)
+    seal = app.extensions["safetycheck_seal"]
+    db = connect(app.config["DATABASE"])
+    row = next(db.query("SELECT * FROM checks"))
+    db.conn.close()
+    assert row["row_hash"] == audit.row_hash(row, audit.CHECK_FIELDS, seal)
+    assert row["row_hash"] != audit.row_hash(row, audit.CHECK_FIELDS)  # not the plain sha256
+    raw = b"".join(Path(app.config["DATABASE"] + s).read_bytes() for s in ("", "-wal")
+                   if Path(app.config["DATABASE"] + s).exists())
+    assert seal._key not in raw
+
+
+def test_a_configured_audit_key_is_used_and_a_short_one_refused(kb, tmp_path):
+    key = "k" * 40
+    app = make_app(kb, tmp_path / "a.db", AUDIT_KEY=key)
+    assert app.extensions["safetycheck_seal"]._key == key.encode()
+    with pytest.raises(SealError, match="at least 32"):
+        make_app(kb, tmp_path / "b.db", AUDIT_KEY="short")
+
+
+def test_the_generated_audit_key_file_is_owner_only_and_a_readable_one_refused(kb, tmp_path):
+    app = make_app(kb, tmp_path / "a.db", INSTANCE_PATH=str(tmp_path / "inst"))
+    key_file = tmp_path / "inst" / "audit_key"
+    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+    assert app.extensions["safetycheck_seal"]._key == key_file.read_text(encoding="utf-8").strip().encode()
+    os.chmod(key_file, 0o644)
+    with pytest.raises(SealError, match="chmod 600"):
+        make_app(kb, tmp_path / "a.db", INSTANCE_PATH=str(tmp_path / "inst"))
+
+
+def test_an_idempotent_replay_is_the_first_answer_byte_for_byte(client):
+    first = post_check(client, **{"Idempotency-Key": "bytes-1"})
+    again = post_check(client, **{"Idempotency-Key": "bytes-1"})
+    assert first.status_code == again.status_code == 200
+    assert again.data == first.data
+
+
+def test_a_twin_stored_between_lookup_and_write_gives_its_answer_or_a_422(app, monkeypatch):
+    """The race, made deterministic: the lookup saw no row, then a concurrent request with the key was stored."""
+    client = keyed_client(app)
+    twin = post_check(client, **{"Idempotency-Key": "race-1"})
+    real_find = audit.find_idempotent
+    calls = []
+
+    def first_lookup_misses(*args):
+        calls.append(args)
+        return None if len(calls) == 1 else real_find(*args)
+
+    monkeypatch.setattr(audit, "find_idempotent", first_lookup_misses)
+    same = post_check(client, **{"Idempotency-Key": "race-1"})
+    assert same.status_code == 200 and same.data == twin.data
+    calls.clear()
+    other = post_check(client, {**BASE, "day": 9}, **{"Idempotency-Key": "race-1"})
+    assert other.status_code == 422 and "Idempotency-Key" in other.json["errors"]["headers"]
+    assert rows(app) == 1
+
+
+def test_an_idempotency_conflict_logs_no_key(client, caplog):
+    post_check(client, **{"Idempotency-Key": "secret-idem-value"})
+    assert post_check(client, {**BASE, "day": 9}, **{"Idempotency-Key": "secret-idem-value"}).status_code == 422
+    assert "secret-idem-value" not in caplog.text

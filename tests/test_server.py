@@ -4,6 +4,7 @@ Concurrent clients, kill -9 mid-load and a restart on the same database, tamperi
 back, and the API keys. Every wait is bounded, every server is killed at teardown.
 """
 
+import gc
 import http.client
 import json
 import os
@@ -23,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 KEY = "server-test-key-0123456789abcdef"
 REQUEST_TIMEOUT = 30  # seconds, per HTTP request
-START_TIMEOUT = 60  # seconds, for gunicorn to answer /readyz
+START_TIMEOUT = 180  # seconds, for gunicorn to answer /readyz (a fresh clone on a loaded 2-core machine is slow)
+POLL_TIMEOUT = 2  # seconds, per readiness poll (a slow poll is retried, never an error)
 CLI_TIMEOUT = 60  # seconds, per flask CLI command
 CHECK_BODY = json.loads(next((ROOT / "tests" / "cases").glob("001-*.json")).read_text(encoding="utf-8"))["request"]
 
@@ -66,6 +68,27 @@ def call(conn: http.client.HTTPConnection, method: str, path: str, body=None, he
         return response.status, raw
 
 
+def wait_until_ready(port: int, proc=None, timeout: float = START_TIMEOUT) -> bool:
+    """Poll GET /readyz until 200 (True) or the deadline or the process's exit (False); every socket is closed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            return False
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=POLL_TIMEOUT)
+        try:
+            conn.request("GET", "/readyz")
+            response = conn.getresponse()
+            response.read()
+            if response.status == 200:
+                return True
+        except (OSError, http.client.HTTPException):
+            pass  # not listening yet, or too slow to answer this poll: try again
+        finally:
+            conn.close()
+        time.sleep(0.2)
+    return False
+
+
 class Server:
     """gunicorn in a process group of its own (start_new_session), so the master and workers die together."""
 
@@ -85,23 +108,13 @@ class Server:
         with open(self.log_path, "a", encoding="utf-8") as log:
             self.proc = subprocess.Popen(
                 [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{self.port}", "--workers", "2",
-                 "--timeout", "60", "wsgi:app"],
+                 "--timeout", "60", "--access-logfile", "-", "wsgi:app"],  # the rest from gunicorn.conf.py
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"gunicorn exited with {self.proc.returncode}:\n{self.log()}")
-            probe = self.connection(timeout=2)
-            try:
-                status, _ = call(probe, "GET", "/readyz")
-                if status == 200:
-                    return
-            except OSError:
-                pass  # not listening yet, or a worker still booting (a loaded machine takes > 2 s)
-            finally:
-                probe.close()
-            time.sleep(0.2)
+        if wait_until_ready(self.port, self.proc):
+            return
+        if self.proc.poll() is not None:
+            pytest.fail(f"gunicorn exited with {self.proc.returncode}:\n{self.log()}")
         self.stop()
         pytest.fail(f"gunicorn did not answer /readyz within {START_TIMEOUT} s:\n{self.log()}")
 
@@ -154,6 +167,44 @@ def server(tmp_path_factory):
         yield srv
     finally:
         srv.stop()
+
+
+def test_readiness_wait_survives_a_server_slower_than_one_poll():
+    """A server that holds the first polls longer than POLL_TIMEOUT: the wait retries, closing every socket."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def serve():
+        held = []
+        try:
+            while not stop.is_set():
+                listener.settimeout(0.5)
+                try:
+                    conn, _ = listener.accept()
+                except TimeoutError:
+                    continue
+                if len(held) < 2:  # the first two polls get no answer at all (a busy boot)
+                    held.append(conn)
+                    continue
+                with conn:
+                    conn.recv(65536)
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+        finally:
+            for conn in held:
+                conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        assert wait_until_ready(port, timeout=60)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        listener.close()
+    gc.collect()  # an unclosed poll socket would surface here as a ResourceWarning (an error in this suite)
 
 
 def post_checks(server: Server, count: int, headers: dict) -> list[tuple[int, object]]:
@@ -224,6 +275,7 @@ def test_row_changed_behind_the_app_fails_verify_naming_it(server, tmp_path):
     copy = tmp_path / "copy.db"  # a consistent snapshot (WAL included); the live server is left alone
     with sqlite3.connect(server.db_path) as live, sqlite3.connect(copy) as target:
         live.backup(target)
+    Path(f"{copy}.anchor").write_bytes(Path(f"{server.db_path}.anchor").read_bytes())  # the chain head, kept apart
     env = server_env(copy)
     intact = flask_cli(env, "audit", "verify")
     assert intact.returncode == 0, intact.stdout + intact.stderr
@@ -296,3 +348,143 @@ def test_kill9_mid_load_loses_no_answered_check_and_chain_stays_intact(tmp_path)
     finally:
         stop.set()
         srv.stop()
+
+
+def test_concurrent_requests_with_one_idempotency_key(server):
+    """Same key, different bodies at once: one 200 and one 422; same key, same body: the same bytes twice."""
+
+    def raw_post(body, key):
+        conn = server.connection()
+        try:
+            conn.request("POST", "/api/v1/checks", body=json.dumps(body).encode(),
+                         headers={"X-API-Key": KEY, "Content-Type": "application/json", "Idempotency-Key": key})
+            response = conn.getresponse()
+            return response.status, response.read()
+        finally:
+            conn.close()
+
+    def pair(first, second, key):
+        gate = threading.Barrier(2)
+
+        def go(body):
+            gate.wait(timeout=30)
+            return raw_post(body, key)
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            return [f.result(timeout=120) for f in [pool.submit(go, first), pool.submit(go, second)]]
+
+    other = {**CHECK_BODY, "day": (CHECK_BODY.get("day") or 1) % 28 + 1}
+    for i in range(15):
+        answers = pair(CHECK_BODY, other, f"race-different-{i}")
+        assert sorted(status for status, _ in answers) == [200, 422], answers
+        same = pair(CHECK_BODY, CHECK_BODY, f"race-same-{i}")
+        assert [status for status, _ in same] == [200, 200], same
+        assert same[0][1] == same[1][1]
+    assert "Traceback" not in server.log(tail=10**7)
+
+
+def half_a_request(server: Server) -> socket.socket:
+    """A slow client: connected, half a request header sent, never finished."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=REQUEST_TIMEOUT)
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+    return sock
+
+
+def still_open(sock: socket.socket) -> bool:
+    """The server has not closed (or answered) this connection."""
+    sock.setblocking(False)
+    try:
+        return sock.recv(1) != b""
+    except BlockingIOError:
+        return True
+    finally:
+        sock.setblocking(True)
+
+
+def test_slow_clients_do_not_stop_healthz_or_checks(server):
+    slow = [half_a_request(server) for _ in range(3)]  # more than the two workers the server has
+    try:
+        time.sleep(0.5)  # let them reach the workers (a wait, not a threshold: the asserts below do not time)
+        conn = server.connection()
+        try:
+            assert call(conn, "GET", "/healthz")[0] == 200
+            status, body = call(conn, "POST", "/api/v1/checks", CHECK_BODY, {"X-API-Key": KEY})
+            assert status == 200, body
+        finally:
+            conn.close()
+        assert all(still_open(sock) for sock in slow)  # answered while the slow clients still hang
+    finally:
+        for sock in slow:
+            sock.close()
+
+
+def test_a_lock_held_by_another_process_does_not_stall_liveness(server):
+    holder = sqlite3.connect(server.db_path, timeout=10, isolation_level=None)
+    done: list[int] = []
+    try:
+        holder.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            futures = [pool.submit(lambda: done.append(post_checks(server, 1, {"X-API-Key": KEY})[0][0]))
+                       for _ in range(3)]
+            time.sleep(0.5)  # the checks are now waiting on the lock
+            conn = server.connection()
+            try:
+                assert call(conn, "GET", "/healthz")[0] == 200
+                status, body = call(conn, "GET", "/readyz")
+                assert status == 503 and "locked" in body["reason"], body
+            finally:
+                conn.close()
+            assert done == []  # liveness and readiness answered while the checks still wait on the lock
+            holder.execute("ROLLBACK")
+            for future in futures:
+                future.result(timeout=120)
+        assert done == [200, 200, 200]  # the lock went away within their busy timeout: all stored
+    finally:
+        if holder.in_transaction:
+            holder.execute("ROLLBACK")
+        holder.close()
+
+
+def test_keys_in_a_url_never_reach_the_access_log(server):
+    conn = server.connection()
+    try:
+        status, _ = call(conn, "GET", "/api/v1/regimens?api_key=url-secret-0123&key=url-secret-4567")
+        assert status == 401
+    finally:
+        conn.close()
+    deadline = time.monotonic() + 30
+    while "/api/v1/regimens" not in server.log(tail=10**7) and time.monotonic() < deadline:
+        time.sleep(0.2)  # the access log line is written after the answer
+    log = server.log(tail=10**7)
+    assert "/api/v1/regimens" in log and "url-secret" not in log
+
+
+def test_an_overlong_url_is_a_json_414(server):
+    conn = server.connection()
+    try:
+        status, body = call(conn, "GET", "/api/v1/checks?code=" + "A" * 6000, headers={"X-API-Key": KEY})
+    finally:
+        conn.close()
+    assert status == 414 and isinstance(body, dict) and body["code"] == 414, body
+
+
+def test_a_chunked_body_over_the_limit_is_413(server):
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=REQUEST_TIMEOUT)
+    try:
+        sock.sendall(b"POST /api/v1/checks HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: " + KEY.encode()
+                     + b"\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+                       b"Connection: close\r\n\r\n")
+        chunk = b'{"regimen": "ipd", "medication_text": "' + b"x" * (64 * 1024)
+        try:
+            sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            for _ in range(20):  # 1.3 MB in all, over the 1 MiB limit
+                sock.sendall(b"%x\r\n%s\r\n" % (64 * 1024, b"x" * (64 * 1024)))
+            sock.sendall(b'3\r\n"}\n\r\n0\r\n\r\n')
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server may answer and close before the whole body is sent
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        body = json.loads(response.read())
+    finally:
+        sock.close()
+    assert response.status == 413 and body["code"] == 413, body

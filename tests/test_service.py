@@ -7,20 +7,18 @@ import pytest
 
 from safetycheck import audit
 from safetycheck.contract import v1
-from safetycheck.db import apply_migrations, connect
 from safetycheck.service import CheckRefused, CheckService, IdempotencyConflict, NotRecorded
 
-from .conftest import MIGRATIONS
 from .test_api_checks import BASE
 
 
 @pytest.fixture()
-def store(tmp_path):
-    path = str(tmp_path / "audit.db")
-    apply_migrations(path, MIGRATIONS)
-    db = connect(path)
-    yield db
-    db.conn.close()
+def store(app):
+    """The app's own keyed audit connection (the service itself never touches Flask)."""
+    from safetycheck.db import get_db
+
+    with app.app_context():
+        yield get_db()
 
 
 @pytest.fixture()

@@ -20,8 +20,10 @@ from ..contract.schemas import (
 )
 from ..db import get_db
 from ..service import CheckRefused, NotRecorded
+from .strictjson import StrictJSONParser
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1", description="Medication safety checks")
+bp.ARGUMENTS_PARSER = StrictJSONParser()  # duplicate keys, lone surrogates, deep nesting: 400 naming them
 
 
 @bp.before_request

@@ -46,7 +46,7 @@ def queue_page():
     filters = _filters()
     number = max(1, request.args.get("page", 1, type=int))
     result = queue.page(db, filters, number, 25)
-    chain = audit.verify(db)
+    chain, _notes = audit.verify(db, current_app.extensions["safetycheck_seal"])
     return render_template(
         "review_queue.html", queue=result, filters=filters, counts=queue.verdict_counts(db, filters),
         per_day_svg=charts.flagged_per_day(queue.flagged_per_day(db, filters)),

@@ -94,7 +94,7 @@ def submit():
     loaded = None
     if not errors:
         try:
-            loaded = v1.load_body(body)
+            loaded = v1.load_body(body, kb)
         except ValidationError as err:
             errors = forms.field_errors(err.messages)
     if not errors:
