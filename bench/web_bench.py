@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench import MISSPELT, WELL_SPELT  # noqa: E402
+from bench import MISSPELT, WELL_SPELT  # noqa: E402  (bench/bench.py, this folder)
 from safetycheck import create_app, users  # noqa: E402
 from safetycheck.db import apply_migrations, connect  # noqa: E402
 
