@@ -7,7 +7,10 @@ SALT_WORDS = frozenset(
     "besylate tartrate bitartrate succinate fumarate sulfate sulphate bisulfate phosphate acetate "
     "dihydrate monohydrate trihydrate anhydrous disodium dipotassium tromethamine lactate "
     "propionate dipropionate valerate etexilate medoxomil axetil hyclate xinafoate bromide "
-    "chloride pamoate free base".split()
+    "chloride pamoate free base sesquihydrate "
+    # Esters named in labels and the vocabulary (dexamethasone palmitate / isonicotinate /
+    # metasulfobenzoate, testosterone cypionate / enanthate, haloperidol decanoate).
+    "palmitate isonicotinate metasulfobenzoate cypionate enanthate decanoate".split()
 )
 # Formulation words: the same molecule in another vehicle or source (liposomal doxorubicin is
 # doxorubicin; heparin sodium, porcine is heparin; cycloSPORINE, modified is cyclosporine).

@@ -60,6 +60,8 @@ _DAY_PACK = re.compile(r"\b\d+ day(?: pack)?\b")
 # An RxNorm clinical/branded drug string with " / " between ingredients, or a pack.
 _RXNORM_MULTI = re.compile(r"\d\s*(?:MG|MCG|ML|UNT|ACTUAT|MEQ|%)\S*\s/\s|^\s*\{", re.I)
 _PACK_COUNT = re.compile(r"\b\d+\s*\(|[(){}]|\bpack\b", re.I)
+# A product line numbered after its name ("anacin 3", acetaminophen, is not "anacin", aspirin).
+_NUMBERED_LINE = re.compile(r"[\s-]*\d+$")
 _INERT = frozenset({"inert ingredients", "inert ingredient", "inert"})
 
 
@@ -245,6 +247,10 @@ class Matcher:
         if not candidates or candidates[0].score < self.cutoff:
             return MatchResult("unmatched", candidates=tuple(candidates[:5]))
         best = candidates[0]
+        unnumbered = _NUMBERED_LINE.sub("", best.matched_name)
+        if key and key != best.matched_name and _NUMBERED_LINE.sub("", key) == unnumbered:
+            # "anacin" vs "anacin 3": a numbered line extension is another product, often another drug.
+            return MatchResult("unmatched", candidates=tuple(candidates[:5]))
         if self.kb.names[best.matched_name].via == "class_term":
             return MatchResult("unmatched", candidates=tuple(candidates[:5]))  # never fuzzy into a class
         lookalikes = {g for i in best.ingredients for g in self.kb.lookalikes.get(i, ())}
@@ -424,6 +430,9 @@ class Matcher:
             joined = self.match(parse_line(_WITH.sub(" + ", parsed.text)))
             if joined.status == "matched":
                 return joined
+        numbered = self._numbered_line(parsed.text, names)
+        if numbered:
+            return numbered
         for key in names:
             exact = self._exact(key)
             if exact and exact.status != "unmatched":
@@ -448,6 +457,22 @@ class Matcher:
         via = "fuzzy" if any(r.via == "fuzzy" for r in results) else "synonym"
         score = min(r.best.score for r in results)
         return MatchResult("matched", via, Candidate(ingredients, " + ".join(parts), score))
+
+    def _numbered_line(self, text: str, names: list[str]) -> MatchResult | None:
+        """Ambiguous when the name plus the number after it is another product ("Anacin 3 tabs")."""
+        if not names:
+            return None
+        words, name = normalize(text).split(), names[0].split()
+        if len(words) <= len(name) or words[: len(name)] != name or not words[len(name)].isdigit():
+            return None
+        own = self.lookup(names[0])
+        line = f"{names[0]} {words[len(name)]}"
+        other = self.lookup(line)
+        if not own or not other or own.ingredients == other.ingredients:
+            return None
+        # "3" may be the count of tablets or the product's number: never pick one.
+        return MatchResult("ambiguous", candidates=(Candidate(own.ingredients, names[0], 100.0),
+                                                    Candidate(other.ingredients, line, 100.0)))
 
     def _from_text(self, text: str) -> MatchResult:
         """The whole line, when the parsed name found nothing: one known drug among other words."""

@@ -22,8 +22,17 @@ LIMITS = {
     "formulation_wrongdrug": (0.90, 0.0),
     "rxnorm_strings": (0.95, 0.0),
     "international_brands": (0.95, 0.0),
+    # issue 8, second build's sets (ported with a _b suffix)
+    "fda_table1_b": (1.0, 0.0),
+    "formulations_salts_b": (1.0, 0.0),
+    "international_brands_b": (1.0, 0.0),
+    "patient_written_b": (1.0, 0.0),
+    "rxnorm_strings_b": (1.0, 0.0),
+    "wrong_drug_formulations_b": (1.0, 0.0),
 }
-MIN_ROWS = {"formulations": 25, "formulation_wrongdrug": 30, "rxnorm_strings": 10, "international_brands": 12}
+MIN_ROWS = {"formulations": 25, "formulation_wrongdrug": 30, "rxnorm_strings": 10, "international_brands": 12,
+            "fda_table1_b": 15, "formulations_salts_b": 25, "international_brands_b": 17,
+            "patient_written_b": 18, "rxnorm_strings_b": 16, "wrong_drug_formulations_b": 20}
 
 
 @pytest.mark.parametrize("name", sorted(LIMITS))

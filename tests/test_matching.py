@@ -264,3 +264,42 @@ def test_every_ingredient_of_a_combination_is_kept(checker, text, ingredients):
 def test_ritonavir_classes_reach_a_vocabulary_combination_name(checker):
     result = checker.match_texts(["lopinavir/ritonavir 400/100 mg BID"])[0]
     assert "CYP3A_STRONG_INHIBITOR" in result.classes
+
+
+@pytest.mark.parametrize("text", ["dexamethasone palmitate", "dexamethasone isonicotinate"])
+def test_dexamethasone_esters_are_dexamethasone_with_its_classes(checker, text):
+    # Esters of dexamethasone (the vocabulary lists them as generics of their own).
+    result = checker.match_texts([text])[0]
+    assert result.match.ingredients == ("dexamethasone",)
+    assert "SYSTEMIC_CORTICOSTEROID" in result.classes
+
+
+def test_a_number_after_a_brand_that_names_another_product_is_not_guessed(checker):
+    # Anacin is aspirin + caffeine; Anacin-3 was acetaminophen: "3" may be the tablet count.
+    result = match(checker, "Anacin 3 tabs")
+    assert result.status == "ambiguous"
+    assert {c.ingredients for c in result.candidates} == {("aspirin", "caffeine"), ("acetaminophen",)}
+    assert match(checker, "Anacin 2 tabs prn headache").ingredients == ("aspirin", "caffeine")
+
+
+def test_fuzzy_never_reads_a_name_as_its_numbered_line(checker):
+    from safetycheck.matching import Candidate
+
+    near = [Candidate(("acetaminophen",), "anacin 3", 95.0)]
+    assert checker.matcher._decide(near, "anacin").status == "unmatched"
+
+
+@pytest.mark.parametrize(
+    ("text", "ingredients"),
+    [
+        ("Tecta 40mg", ("pantoprazole",)),
+        ("Ciproxine 500 mg", ("ciprofloxacin",)),
+        ("Ciprobay", ("ciprofloxacin",)),
+        ("Antra MUPS 20 mg", ("omeprazole",)),
+        ("Dumyrox 50 mg", ("fluvoxamine",)),
+        ("Fevarin", ("fluvoxamine",)),
+        ("Exaprin-AC", ("aspirin", "caffeine")),
+    ],
+)
+def test_more_sourced_international_brands(checker, text, ingredients):
+    assert match(checker, text).ingredients == ingredients
