@@ -5,7 +5,7 @@ from pathlib import Path
 from flask import Flask, jsonify, render_template
 from flask_smorest import Api
 
-from . import auth, cli, db
+from . import auth, cli, db, ncpdp
 from .config import DEFAULTS
 from .knowledge import load_knowledge_base, vocabulary
 from .pipeline import Checker
@@ -38,6 +38,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config["DATA_DIR"], vocab=vocabulary.load(cache_dir=cache_dir))
     checker = Checker(
         kb,
+        dur_codes=ncpdp.load(app.config["DATA_DIR"]),
         score_cutoff=float(app.config["MATCH_SCORE_CUTOFF"]),
         margin=float(app.config["MATCH_AMBIGUITY_MARGIN"]),
         min_fuzzy_length=int(app.config["MATCH_MIN_FUZZY_LENGTH"]),
@@ -75,4 +76,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .api import bp as api_bp
 
     api.register_blueprint(api_bp)
+    from .cdshooks.views import bp as cds_bp
+
+    app.register_blueprint(cds_bp)
     return app

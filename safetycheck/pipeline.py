@@ -7,6 +7,8 @@ from .knowledge import KnowledgeBase
 from .labs import derive, normalize_labs
 from .matching import Matcher, MatchResult
 from .models import SEVERITY_ORDER, CheckRequest, DoseRecommendation, InputError, MedicationInput
+from .ncpdp import DurCodes, annotate
+from .ncpdp import load as load_dur_codes
 from .parsing import ParsedMedication, parse_line
 from .rules import (
     Context,
@@ -56,8 +58,10 @@ class MedicationResult:
 class Checker:
     """Holds the validated knowledge base and the name index; pure functions over them."""
 
-    def __init__(self, kb: KnowledgeBase, **match_options):
+    def __init__(self, kb: KnowledgeBase, dur_codes: DurCodes | None = None, **match_options):
         self.kb = kb
+        # NCPDP DUR codes ride on every warning; the default tables live in the checkout's data/.
+        self.dur_codes = dur_codes if dur_codes is not None else load_dur_codes()
         self.matcher = Matcher(kb, **match_options)
 
     def classify(self, parsed: ParsedMedication, index: int) -> MedicationResult:
@@ -141,7 +145,7 @@ def run_check(checker: Checker, request: CheckRequest) -> dict:
         # Per-class sources are for /match; in a check each warning already names its source,
         # and repeating every membership made the stored and sent response three times larger.
         "medications": [r.as_dict(kb, memberships=False) for r in results],
-        "warnings": [w.as_dict() for w in warnings],
+        "warnings": annotate([w.as_dict() for w in warnings], checker.dur_codes),
         "dose_recommendations": [d.as_dict() for d in merge_doses(ctx.doses)],
         "derived": ctx.derived,
         "missing": sorted(ctx.missing),
