@@ -275,3 +275,26 @@ def test_feedback_spec_and_ehr_shapes_batched_and_repeated_are_stored_once(app, 
 def test_feedback_without_card_or_outcome_is_400(app, key):
     response = post(app.test_client(), key, SIGN + "/feedback", {"feedback": [{"outcome": "ignored"}]})
     assert response.status_code == 400
+
+
+def test_patient_view_checks_the_active_list(app, key):
+    body = f.order_sign(hook="patient-view")
+    body["context"] = {"userId": "Practitioner/dr-1", "patientId": "pat-1"}
+    body["prefetch"]["medicationRequests"] = f.searchset(*[e["resource"] for e in f.draft_orders()["entry"]
+                                                           if e["resource"].get("id")])
+    response = post(app.test_client(), key, "/cds-services/safetycheck-patient-view", body)
+    assert response.status_code == 200
+    rules = by_rule(response.json["cards"])
+    assert "pom-cyp1a2-strong" in rules and "suggestions" not in rules["pom-cyp1a2-strong"]  # no draft to change
+
+
+def test_summary_is_cut_at_a_word_to_140_characters():
+    from safetycheck.cdshooks.cards import summary
+
+    text = "pomalidomide " * 20 + "end."
+    cut = summary(text)
+    assert len(cut) <= 140 and cut.endswith("…") and "pomalidomid…" not in cut
+
+
+def test_an_unknown_service_is_404(app, key):
+    assert post(app.test_client(), key, "/cds-services/nope", f.order_sign()).status_code == 404

@@ -34,14 +34,20 @@ def clients() -> dict:
     return configured.get("clients", configured)
 
 
+@bp.record_once
+def _load_at_start_up(state) -> None:
+    """The code tables are data: validated when the app is built, so a bad row stops start-up."""
+    app = state.app
+    app.extensions["safetycheck_cds_codes"] = load_codes(app.config["DATA_DIR"], app.extensions["safetycheck"].kb)
+
+
 def _state() -> dict:
     ext = current_app.extensions
     if "safetycheck_cds" not in ext:
         from .security import Verifier  # PyJWT and cryptography load on the first CDS call, not at start-up
 
-        checker = ext["safetycheck"]
         ext["safetycheck_cds"] = {
-            "codes": load_codes(current_app.config["DATA_DIR"], checker.kb),
+            "codes": ext["safetycheck_cds_codes"],
             "verifier": Verifier(clients(), remember_jti=lambda i, j, e: store.remember_jti(_db(), i, j, e)),
         }
     return ext["safetycheck_cds"]
