@@ -298,3 +298,21 @@ def test_summary_is_cut_at_a_word_to_140_characters():
 
 def test_an_unknown_service_is_404(app, key):
     assert post(app.test_client(), key, "/cds-services/nope", f.order_sign()).status_code == 404
+
+
+def test_the_invariant_checker_itself_catches_broken_cards():
+    broken = {"uuid": "x", "summary": "s", "indicator": "info", "source": {"label": "l"},
+              "suggestions": [{"label": "a", "actions": [{"type": "delete", "resource": {"resourceType": "X"}}]}],
+              "overrideReasons": [{"code": "c"}], "links": [{"label": "l", "url": "u", "type": "absolute",
+                                                             "appContext": "x"}]}
+    assert set(h.invariant_failures(broken)) == {
+        "cds-resp-4 at card", "cds-resp-6 at card", "cds-resp-5 at suggestions[0]",
+        "cds-resp-2 at suggestions[0].actions[0]", "cds-resp-3 at links[0]"}
+
+
+def test_error_bodies_are_valid_operation_outcomes(app, key):
+    from fhir.resources.R4B.operationoutcome import OperationOutcome
+
+    body = f.order_sign()
+    del body["prefetch"]["medicationRequests"]
+    OperationOutcome.model_validate(post(app.test_client(), key, SIGN, body).json)
