@@ -105,3 +105,15 @@ def test_detected_issues_are_returned_on_request_and_validate_as_r4(client):
     assert {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "DRG",
             "display": "Drug Interaction Alert"} in pom["code"]["coding"]
     assert bundle["identifier"]["value"]
+
+
+def test_a_multi_megabyte_export_is_accepted(client):
+    bundle = synthea_bundle()
+    filler = {"resourceType": "Observation", "status": "final", "code": {"text": "Pain severity"},
+              "valueQuantity": {"value": 2, "unit": "{score}"}, "note": [{"text": "x" * 1000}]}
+    bundle["entry"] += [{"fullUrl": f"urn:uuid:filler-{i}", "resource": {**filler, "id": f"filler-{i}"}}
+                        for i in range(2500)]
+    raw = json.dumps(bundle)
+    assert len(raw) > 2 * 1024 * 1024
+    response = client.post("/api/v1/checks?regimen=ipd", data=raw, content_type=FHIR)
+    assert response.status_code == 200, response.status_code

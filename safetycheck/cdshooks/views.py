@@ -210,6 +210,13 @@ def feedback(service_id):
 
 
 FHIR_JSON = "application/fhir+json"
+# Synthea patient exports and prefetch bundles run to megabytes; JSON API bodies keep the app's limit.
+FHIR_MAX_BYTES = 32 * 1024 * 1024
+
+
+@bp.before_request
+def _allow_fhir_sized_bodies():
+    request.max_content_length = int(current_app.config.get("CDS_MAX_CONTENT_LENGTH", FHIR_MAX_BYTES))
 
 
 @bp.before_app_request
@@ -217,6 +224,7 @@ def fhir_intake():
     """POST /api/v1/checks with a FHIR R4 Bundle: read it into the v1 body, then the API's own check path."""
     if request.method != "POST" or request.path != "/api/v1/checks" or request.mimetype != FHIR_JSON:
         return None
+    request.max_content_length = int(current_app.config.get("CDS_MAX_CONTENT_LENGTH", FHIR_MAX_BYTES))
     from ..api import answer_check
     from ..auth import require_key
     from .detectedissue import bundle as detected_issues
