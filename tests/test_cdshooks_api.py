@@ -9,7 +9,7 @@ from fhir.resources.R4B.medicationrequest import MedicationRequest
 
 from . import cds_fixtures as f
 from . import cds_helpers as h
-from .conftest import make_app
+from .conftest import API_KEY, make_app
 from .fhir_stub import StubFhir
 
 BASE = "http://localhost"
@@ -270,6 +270,8 @@ def test_feedback_spec_and_ehr_shapes_batched_and_repeated_are_stored_once(app, 
     assert [r[0] for r in reviews] == ["accepted", "overridden", "overridden"]
     assert "risk-benefit-ratio" in reviews[1][1] and "short course" in reviews[1][1]
     assert reviews[0][2] == f"cds-hooks:{h.ISSUER}"
+    stored = client.get(f"/api/v1/checks/{check_id}", headers={"X-API-Key": API_KEY}).json
+    assert [r["decision"] for r in stored["reviews"]] == ["accepted", "overridden", "overridden"]
 
 
 def test_feedback_without_card_or_outcome_is_400(app, key):
