@@ -9,11 +9,10 @@ import sys
 
 from marshmallow import ValidationError
 
-from .api import to_request
-from .api.schemas import CheckRequestSchema
+from .contract import v1
 from .knowledge import load_knowledge_base
-from .models import InputError
-from .pipeline import Checker, run_check
+from .pipeline import Checker
+from .service import CheckRefused, CheckService
 
 
 def main(argv=None) -> int:
@@ -37,13 +36,14 @@ def main(argv=None) -> int:
         with open(args.file, encoding="utf-8") as handle:
             body = json.load(handle)
     try:
-        request = CheckRequestSchema().load(body)
-        result = run_check(Checker(load_knowledge_base(args.data_dir)), to_request(request))
+        request = v1.load_body(body)
+        service = CheckService(Checker(load_knowledge_base(args.data_dir)))
+        result = v1.result_body(service.run(v1.to_request(request)), service.kb)
     except ValidationError as err:
         print(json.dumps({"code": 422, "status": "Unprocessable Entity", "errors": {"json": err.messages}},
                          indent=2), file=sys.stderr)
         return 2
-    except InputError as err:
+    except CheckRefused as err:
         print(json.dumps({"code": 422, "status": "Unprocessable Entity", "errors": {"json": err.errors}},
                          indent=2), file=sys.stderr)
         return 2

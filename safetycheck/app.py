@@ -5,10 +5,11 @@ from pathlib import Path
 from flask import Flask, jsonify, render_template
 from flask_smorest import Api
 
-from . import auth, cli, db, ncpdp
+from . import auth, cli, db, error_pages, ncpdp
 from .config import DEFAULTS
 from .knowledge import load_knowledge_base, vocabulary
 from .pipeline import Checker
+from .service import CheckService
 
 API_SETTINGS = {
     "API_TITLE": "safetycheck",
@@ -45,6 +46,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         cache_dir=cache_dir,
     )
     app.extensions["safetycheck"] = checker
+    app.extensions["safetycheck_service"] = CheckService(checker)
 
     db.init_app(app)
     cli.init_app(app)
@@ -79,4 +81,5 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .cdshooks.views import bp as cds_bp
 
     app.register_blueprint(cds_bp)
+    error_pages.init_app(app, api)
     return app

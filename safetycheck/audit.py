@@ -63,9 +63,12 @@ def _append(db, table: str, row: dict, fields: tuple[str, ...]) -> None:
 
 
 def record_check(db, *, channel: str, api_client: str, request: dict, response: dict,
-                 idempotency_key: str | None = None) -> str:
-    """Store one answered check before it is sent; return the stored response JSON; raise if not stored."""
-    request_json, request_hash = canonical_request(request)
+                 idempotency_key: str | None = None, canonical_form: tuple[str, str] | None = None) -> str:
+    """Store one answered check before it is sent; return the stored response JSON; raise if not stored.
+
+    `canonical_form` is `canonical_request(request)` when the caller already computed it (hash once).
+    """
+    request_json, request_hash = canonical_form or canonical_request(request)
     row = {
         "check_id": response["check_id"], "created_at": response["created_at"], "channel": channel,
         "api_client": api_client, "ruleset_version": response["ruleset_version"],

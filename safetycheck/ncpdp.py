@@ -72,10 +72,3 @@ def load(data_dir: str | Path | None = None) -> DurCodes:
         raise DataFileError(problems)
     return DurCodes(reasons, significance)
 
-
-def annotate(warnings: list[dict], codes: DurCodes | None) -> list[dict]:
-    """Add `ncpdp` to each warning dict in place (additive: the v1 fields are untouched)."""
-    if codes is not None:
-        for warning in warnings:
-            warning["ncpdp"] = codes.for_warning(warning)
-    return warnings

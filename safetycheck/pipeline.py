@@ -6,8 +6,8 @@ from datetime import date
 from .knowledge import KnowledgeBase
 from .labs import derive, normalize_labs
 from .matching import Matcher, MatchResult
-from .models import SEVERITY_ORDER, CheckRequest, DoseRecommendation, InputError, MedicationInput
-from .ncpdp import DurCodes, annotate
+from .models import SEVERITY_ORDER, CheckRequest, DoseRecommendation, InputError, MedicationInput, Warning
+from .ncpdp import DurCodes
 from .ncpdp import load as load_dur_codes
 from .parsing import ParsedMedication, parse_line
 from .rules import (
@@ -55,6 +55,23 @@ class MedicationResult:
         return entry
 
 
+@dataclass(frozen=True)
+class CheckResult:
+    """What one check found, typed; `contract.v1.response_body` gives its v1 JSON form."""
+
+    ruleset_version: str
+    regimen: str
+    protocol: str | None
+    mode: str
+    verdict: str
+    medications: tuple[MedicationResult, ...]
+    warnings: tuple[Warning, ...]
+    dose_recommendations: tuple[DoseRecommendation, ...]
+    derived: dict
+    missing: tuple[str, ...]
+    protocol_flags: tuple[dict, ...]
+
+
 class Checker:
     """Holds the validated knowledge base and the name index; pure functions over them."""
 
@@ -80,8 +97,8 @@ def _parsed_from_fields(med: MedicationInput) -> ParsedMedication:
                             frequency=med.frequency)
 
 
-def run_check(checker: Checker, request: CheckRequest) -> dict:
-    """Parse, match, apply every rule, and return the contract's response body (without ids)."""
+def run_check(checker: Checker, request: CheckRequest) -> CheckResult:
+    """Parse, match, apply every rule, and return what was found (typed; no ids, no JSON)."""
     kb = checker.kb
     regimen = kb.regimens.get(request.regimen)
     if regimen is None:
@@ -136,22 +153,23 @@ def run_check(checker: Checker, request: CheckRequest) -> dict:
                  field=field_name)
     warnings = sorted(ctx.warnings, key=lambda w: (SEVERITY_ORDER[w.severity], w.rule_id,
                                                    -1 if w.medication_index is None else w.medication_index))
-    return {
-        "ruleset_version": kb.version,
-        "regimen": regimen["id"],
-        "protocol": protocol["id"] if protocol else None,
-        "mode": request.mode,
-        "verdict": verdict(warnings, ctx.missing),
-        # Per-class sources are for /match; in a check each warning already names its source,
-        # and repeating every membership made the stored and sent response three times larger.
-        "medications": [r.as_dict(kb, memberships=False) for r in results],
-        "warnings": annotate([w.as_dict() for w in warnings], checker.dur_codes),
-        "dose_recommendations": [d.as_dict() for d in merge_doses(ctx.doses)],
-        "derived": ctx.derived,
-        "missing": sorted(ctx.missing),
-        "protocol_flags": [{"id": f["id"], "text": f["text"], "note": f["note"]}
-                           for f in (protocol["flagged"] if protocol else [])],
-    }
+    for warning in warnings:
+        # NCPDP DUR codes (439-E4, 528-FS) on every warning of every channel, from data/ncpdp_*.csv.
+        warning.ncpdp = checker.dur_codes.for_warning({"code": warning.code, "severity": warning.severity})
+    return CheckResult(
+        ruleset_version=kb.version,
+        regimen=regimen["id"],
+        protocol=protocol["id"] if protocol else None,
+        mode=request.mode,
+        verdict=verdict(warnings, ctx.missing),
+        medications=tuple(results),
+        warnings=tuple(warnings),
+        dose_recommendations=tuple(merge_doses(ctx.doses)),
+        derived=ctx.derived,
+        missing=tuple(sorted(ctx.missing)),
+        protocol_flags=tuple({"id": f["id"], "text": f["text"], "note": f["note"]}
+                             for f in (protocol["flagged"] if protocol else [])),
+    )
 
 
 def verdict(warnings, missing) -> str:

@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "safetycheck"
-ADAPTERS = {"app.py", "__init__.py", "db.py", "audit.py", "auth.py", "cli.py", "__main__.py"}
-ADAPTER_DIRS = {"api", "web", "cdshooks"}
+ADAPTERS = {"app.py", "__init__.py", "db.py", "audit.py", "auth.py", "cli.py", "__main__.py", "error_pages.py",
+            "users.py"}
+ADAPTER_DIRS = {"api", "web", "review", "cdshooks"}
 FORBIDDEN = {"flask", "flask_smorest", "sqlite3", "sqlite_utils", "werkzeug", "gunicorn"}
 
 
@@ -34,3 +35,28 @@ def test_core_module_imports_no_web_or_database_code(path):
 def test_the_check_finds_core_modules():
     names = {p.name for p in core_files()}
     assert {"parsing.py", "matching.py", "pipeline.py", "loader.py"} <= names
+
+
+RUNTIME_PROBE = """
+import sys
+import safetycheck, safetycheck.pipeline, safetycheck.service, safetycheck.contract.v1, safetycheck.__main__
+loaded = sorted(m for m in sys.modules if m.split('.')[0] in {forbidden!r} or m.startswith('safetycheck.api'))
+print(' '.join(loaded))
+"""
+
+
+def test_importing_the_core_service_contract_and_cli_loads_no_flask_sqlite_or_http_blueprint():
+    """Checked at run time, in a fresh interpreter: lazy package __init__, CLI without the blueprint."""
+    import subprocess
+    import sys
+
+    probe = RUNTIME_PROBE.format(forbidden=FORBIDDEN)
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                          cwd=PACKAGE.parent, timeout=120)
+    assert done.stdout.strip() == ""
+
+
+def test_create_app_is_still_importable_from_the_package():
+    import safetycheck
+
+    assert callable(safetycheck.create_app)

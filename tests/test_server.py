@@ -91,12 +91,15 @@ class Server:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 pytest.fail(f"gunicorn exited with {self.proc.returncode}:\n{self.log()}")
+            probe = self.connection(timeout=2)
             try:
-                status, _ = call(self.connection(timeout=2), "GET", "/readyz")
+                status, _ = call(probe, "GET", "/readyz")
                 if status == 200:
                     return
             except OSError:
-                pass
+                pass  # not listening yet, or a worker still booting (a loaded machine takes > 2 s)
+            finally:
+                probe.close()
             time.sleep(0.2)
         self.stop()
         pytest.fail(f"gunicorn did not answer /readyz within {START_TIMEOUT} s:\n{self.log()}")

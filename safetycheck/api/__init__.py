@@ -1,18 +1,13 @@
-"""JSON API adapter (/api/v1): schema in, core pipeline, schema out."""
+"""JSON API adapter (/api/v1): schema in, the check service, schema out."""
 
-import logging
-
-from flask import current_app, g, jsonify, request
+from flask import current_app, g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
 from .. import audit
 from ..auth import require_key
-from ..db import get_db
-from ..models import CheckRequest, InputError, MedicationInput
-from ..parsing import split_lines
-from ..pipeline import run_check
-from .schemas import (
+from ..contract import v1
+from ..contract.schemas import (
     CheckListSchema,
     CheckQuerySchema,
     CheckRequestSchema,
@@ -23,9 +18,10 @@ from .schemas import (
     ReviewSchema,
     StoredCheckSchema,
 )
+from ..db import get_db
+from ..service import CheckRefused, NotRecorded
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1", description="Medication safety checks")
-log = logging.getLogger(__name__)
 
 
 @bp.before_request
@@ -40,17 +36,6 @@ def _checker():
     return current_app.extensions["safetycheck"]
 
 
-def to_request(body: dict) -> CheckRequest:
-    """Validated JSON -> the core's CheckRequest (medication_text lines appended as free text)."""
-    meds = [MedicationInput(**m) for m in body.get("medications", [])]
-    meds += [MedicationInput(text=line) for line in split_lines(body.get("medication_text", ""))]
-    return CheckRequest(
-        regimen=body["regimen"], mode=body["mode"], protocol=body.get("protocol"), date=body.get("date"),
-        cycle=body.get("cycle"), day=body.get("day"), patient=body["patient"], medications=tuple(meds),
-        labs=body["labs"], current_doses=body["current_doses"], toxicities=body["toxicities"],
-    )
-
-
 @bp.route("/match")
 class Match(MethodView):
     @bp.arguments(MatchRequestSchema)
@@ -58,43 +43,24 @@ class Match(MethodView):
     def post(self, body):
         """Tell which drug(s) each medication string is, how sure we are, and its classes."""
         checker = _checker()
-        results = checker.match_texts(body["names"])
-        return {
-            "ruleset_version": checker.kb.version,
-            "results": [r.as_dict(checker.kb) for r in results],
-        }
+        return v1.match_body(checker.match_texts(body["names"]), checker.kb)
+
+
+def _service():
+    return current_app.extensions["safetycheck_service"]
 
 
 def answer_check(body: dict, channel: str):
-    """Run a check and store it before answering; no stored row, no advice (5xx)."""
-    db = get_db()
-    key = request.headers.get("Idempotency-Key")
-    if key:
-        _, digest = audit.canonical_request(body)
-        try:
-            stored = audit.find_idempotent(db, g.api_client, key, digest)
-        except audit.IdempotencyConflict:
-            abort(422, message="Idempotency-Key was used with a different request body.",
-                  errors={"headers": {"Idempotency-Key": ["reused with a different body"]}})
-        if stored:
-            return jsonify(stored)
+    """Translate only: the validated body -> the service (which hashes, runs and stores) -> the stored bytes."""
     try:
-        result = run_check(_checker(), to_request(body))
-    except InputError as err:
-        abort(422, message="Unprocessable request", errors={"json": err.errors})
-    response = {"check_id": audit.new_id(), "created_at": audit.now(), **result}
-    try:
-        stored_json = audit.record_check(db, channel=channel, api_client=g.api_client, request=body,
-                                         response=response, idempotency_key=key)
-    except Exception as err:  # noqa: BLE001 - any storage failure means no advice
-        if key and "UNIQUE" in str(err):
-            stored = audit.find_idempotent(db, g.api_client, key, digest)  # a concurrent retry won
-            if stored:
-                return jsonify(stored)
-        log.exception("audit write failed; check not answered")
-        abort(503, message="The check could not be stored in the audit log, so no advice is given. Retry.")
+        answer = _service().check(get_db(), v1.to_request(body), body, channel=channel, client=g.api_client,
+                                  idempotency_key=request.headers.get("Idempotency-Key"))
+    except CheckRefused as err:
+        abort(422, message=err.message, errors={"json" if err.location == "body" else err.location: err.errors})
+    except NotRecorded as err:
+        abort(503, message=err.message)
     # Send exactly the bytes that were stored (and hashed): one serialisation, no drift.
-    return current_app.response_class(stored_json, mimetype="application/json")
+    return current_app.response_class(answer.response_json, mimetype="application/json")
 
 
 @bp.route("/checks")

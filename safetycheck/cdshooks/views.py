@@ -94,22 +94,26 @@ def rules():
 
 
 def run_and_record(body: dict, client_id: str, hook_instance: str) -> dict:
-    """Run the check and store it (channel cds-hooks) before anything is answered; raises if not stored."""
-    from .. import audit
-    from ..api import to_request
-    from ..api.schemas import CheckRequestSchema
-    from ..pipeline import run_check
+    """The check service runs the check and stores it (channel cds-hooks) before anything is answered.
 
-    db = _db()
-    _, digest = audit.canonical_request(body)
-    stored = audit.find_idempotent(db, client_id, hook_instance, digest)  # a retried hookInstance
-    if stored:
-        return stored
-    request_obj = to_request(CheckRequestSchema().load(body))
-    result = run_check(current_app.extensions["safetycheck"], request_obj)
-    response = {"check_id": audit.new_id(), "created_at": audit.now(), **result}
-    return json.loads(audit.record_check(db, channel="cds-hooks", api_client=client_id, request=body,
-                                         response=response, idempotency_key=hook_instance))
+    Raises on anything that is not a stored answer (CheckRefused, NotRecorded, a bad body): the caller
+    answers one "unavailable" card.
+    """
+    from ..contract import v1
+
+    validated = v1.load_body(body)
+    answer = current_app.extensions["safetycheck_service"].check(
+        _db(), v1.to_request(validated), validated, channel="cds-hooks", client=client_id,
+        idempotency_key=hook_instance)  # a retried hookInstance is answered from the store
+    return answer.response
+
+
+@bp.get("/<service_id>")
+def service_get(service_id):
+    """A service is called with POST; an unknown id is 404 either way."""
+    if service_id not in HOOK_OF:
+        return outcome(404, f"No CDS service {service_id}.", "not-found")
+    return outcome(405, "Call a CDS service with POST.", "not-supported")
 
 
 @bp.post("/<service_id>")
@@ -239,9 +243,9 @@ def fhir_intake():
     try:
         body, extraction = bundle_to_body(payload, request.args, checker, _state()["codes"],
                                           int(current_app.config.get("CDS_LAB_WINDOW_DAYS", 14)))
-        from ..api.schemas import CheckRequestSchema
+        from ..contract import v1
 
-        body = CheckRequestSchema().load(body)
+        body = v1.load_body(body)
     except IntakeError as err:
         return jsonify(code=422, status="Unprocessable Entity", message="Unprocessable FHIR bundle",
                        errors={"fhir": err.errors}), 422
