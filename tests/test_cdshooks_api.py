@@ -67,6 +67,7 @@ def test_order_sign_cards_from_a_lenient_request(app, key):
     assert pom["indicator"] == "warning" and pom["selectionBehavior"] == "any"
     assert "NCPDP DUR:** reason for service (439-E4) DD, clinical significance (528-FS) 1" in pom["detail"]
     assert "MedicationRequest/cipro-1 (RxNorm 309309)" in pom["detail"]
+    assert "Labs used (newest within 14 days):** anc (Observation/anc, LOINC 751-8" in pom["detail"]
     [suggestion] = pom["suggestions"]
     [action] = suggestion["actions"]
     assert action["type"] == "update" and action["resource"]["id"] == "pom-1"

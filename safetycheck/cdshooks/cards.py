@@ -76,8 +76,8 @@ def _detail(warning: dict, provenance: list, labs_used: dict) -> str:
         lines.append(f"**Medication read from:** {how['resource']} ({read})")
     if labs_used:
         used = ", ".join(f"{k} ({v['observation']}, LOINC {v['loinc']}, {v['date']})" for k, v in
-                         sorted(labs_used.items()))
-        lines.append(f"**Labs used:** {used}")
+                         sorted(labs_used.items()) if not k.startswith("_"))
+        lines.append(f"**Labs used (newest within {labs_used.get('_window', '?')} days):** {used}")
     return "\n\n".join(lines)
 
 

@@ -73,6 +73,7 @@ class Extraction:
     labs: dict = field(default_factory=dict)
     lab_sources: dict = field(default_factory=dict)
     not_assessed: list = field(default_factory=list)
+    lab_window_days: int | None = None
 
 
 def _date(value) -> dt.date | None:
@@ -230,6 +231,7 @@ def _loinc_codes(obs: dict) -> list[str]:
 def read_labs(found: Resources, codes: Codes, kb, today: dt.date, window_days: int, out: Extraction) -> None:
     """The newest usable value per lab within the window; an unconvertible value is not assessed."""
     newest: dict = {}
+    out.lab_window_days = window_days
     for obs in found.of_type("Observation"):
         if obs.get("status") in VOID_OBSERVATION:
             continue

@@ -163,7 +163,9 @@ def respond(result: dict, prepared: Prepared, settings: Settings) -> dict:
                 "url": settings.check_link.format(base=settings.base_url, check_id=result["check_id"])}
     found = card_builder.cards_for(
         result, patient=prepared.patient, base_url=settings.base_url, check_link=link,
-        provenance=prepared.extraction.provenance, labs_used=prepared.extraction.lab_sources,
+        provenance=prepared.extraction.provenance,
+        labs_used={**prepared.extraction.lab_sources, "_window": prepared.extraction.lab_window_days}
+        if prepared.extraction.lab_sources else {},
         orders_by_generic=prepared.orders_by_generic, selected=prepared.selected,
         regimen_drugs=prepared.regimen_drugs)
     notes = prepared.extraction.not_assessed
