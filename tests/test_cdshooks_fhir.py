@@ -142,7 +142,7 @@ def test_every_warning_code_has_an_ncpdp_reason(kb):
     used = {r["code"] for r in kb.interaction_rules + kb.prophylaxis_rules + kb.bleeding_rules + kb.dose_rules}
     used |= {c.get("code", "") for p in kb.protocols.values() for c in p["exclusions"] + p["corticosteroid_limit"]}
     used |= {"LAB_INELIGIBLE", "CRITERION_UNCLEAR", "MISSING_LAB", "MISSING_PATIENT_DATA", "UNMATCHED_MEDICATION",
-             "AMBIGUOUS_MEDICATION"}
+             "AMBIGUOUS_MEDICATION", "PROTOCOL_INELIGIBLE", "DOSE_NOT_ASSESSED"}
     assert used - {""} <= set(codes.reasons)
     assert codes.for_warning({"code": "CYP1A2_STRONG_INHIBITOR", "severity": "major"}) == {
         "reason_for_service": "DD", "clinical_significance": "1"}

@@ -87,6 +87,7 @@ class PatientSchema(Schema):
     on_dialysis = fields.Boolean()
     smoker = fields.Boolean()
     child_pugh_class = fields.String(validate=validate.OneOf(("A", "B", "C")))
+    contact_lens_use = fields.Boolean(metadata={"description": "Wears contact lenses (SEED-004 exclusion)"})
 
 
 class MedicationInputSchema(Schema):
@@ -98,6 +99,7 @@ class MedicationInputSchema(Schema):
     frequency = fields.String(validate=validate.Length(max=80))
     last_dose_date = fields.Date()
     rxcui = fields.String(validate=validate.Length(max=20))
+    investigational = fields.Boolean(metadata={"description": "An investigational (unapproved) agent"})
 
     @validates_schema
     def _text_or_name(self, data, **_):
@@ -109,6 +111,20 @@ class ToxicitiesSchema(Schema):
     peripheral_neuropathy_grade = fields.Integer(validate=validate.Range(0, 5))
     febrile_neutropenia = fields.Boolean()
     ocular_grade = fields.Integer(validate=validate.Range(0, 4), metadata={"description": "KVA scale"})
+    peripheral_neuropathy_with_pain = fields.Boolean(metadata={
+        "description": "Neuropathy with pain on clinical exam (SEED-001 grade 2 with pain)"})
+    eye_exam_date = fields.Date(metadata={"description": "Date of the last ophthalmic exam (belantamab)"})
+
+
+class SerologySchema(Schema):
+    """Hepatitis B serology for the screening exclusions (SEED-001, SEED-003, SEED-004)."""
+
+    hbsag = fields.String(validate=validate.OneOf(("positive", "negative")),
+                          metadata={"description": "Hepatitis B surface antigen"})
+    anti_hbc = fields.String(validate=validate.OneOf(("positive", "negative")),
+                             metadata={"description": "Hepatitis B core antibody (total)"})
+    hbv_dna = fields.String(validate=validate.OneOf(("detectable", "undetectable")),
+                            metadata={"description": "HBV DNA; needed when HBsAg is negative and anti-HBc positive"})
 
 
 class CheckRequestSchema(Schema):
@@ -118,6 +134,9 @@ class CheckRequestSchema(Schema):
     protocol = fields.String()
     mode = fields.String(load_default="dispensing", validate=validate.OneOf(("dispensing", "screening")))
     date = fields.Date()
+    screening_date = fields.Date(metadata={"description": "Anchor of 'of screening' windows (else date)"})
+    registration_date = fields.Date(metadata={"description": "Anchor of 'before registration' windows (else date)"})
+    c1d1_date = fields.Date(metadata={"description": "Anchor of 'before C1D1 / start of treatment' windows"})
     cycle = fields.Integer(validate=validate.Range(min=1))
     day = fields.Integer(validate=validate.Range(min=1, max=42))
     patient = fields.Nested(PatientSchema, load_default=dict)
@@ -128,6 +147,7 @@ class CheckRequestSchema(Schema):
     current_doses = fields.Dict(keys=fields.String(), values=fields.Float(validate=validate.Range(min=0)),
                                 load_default=dict)
     toxicities = fields.Nested(ToxicitiesSchema, load_default=dict)
+    serology = fields.Nested(SerologySchema, load_default=dict)
 
 
 class WarningSchema(Schema):
@@ -157,6 +177,8 @@ class DoseRecommendationSchema(Schema):
     reason = fields.String()
     source = fields.Dict()
     rule_ids = fields.List(fields.String())
+    resume = fields.Dict(metadata={"description": "After a hold, where the label gives it: {mg, action} "
+                                                  "(resume | discontinue), or the rule when current_mg is unknown"})
 
 
 class CheckResponseSchema(Schema):

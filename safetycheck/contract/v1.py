@@ -20,8 +20,11 @@ def to_request(body: dict) -> CheckRequest:
     meds += [MedicationInput(text=line) for line in split_lines(body.get("medication_text", ""))]
     return CheckRequest(
         regimen=body["regimen"], mode=body["mode"], protocol=body.get("protocol"), date=body.get("date"),
+        screening_date=body.get("screening_date"), registration_date=body.get("registration_date"),
+        c1d1_date=body.get("c1d1_date"),
         cycle=body.get("cycle"), day=body.get("day"), patient=body["patient"], medications=tuple(meds),
         labs=body["labs"], current_doses=body["current_doses"], toxicities=body["toxicities"],
+        serology=body.get("serology", {}),
     )
 
 
