@@ -67,7 +67,7 @@ def append_only_triggers(db):
             )
 
 
-@migrations(name="0003_cds_hooks")
+@migrations(name="0004_cds_hooks")
 def cds_hooks(db):
     """CDS Hooks: which stored check sent which card, feedback already stored, JWT ids already seen."""
     db.execute(
