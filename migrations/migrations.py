@@ -98,3 +98,36 @@ def create_users(db):
         """
     )
     db.execute("CREATE INDEX checks_channel_client ON checks (channel, api_client)")
+
+
+@migrations(name="0005_cds_hooks")
+def cds_hooks(db):
+    """CDS Hooks: which stored check sent which card, feedback already stored, JWT ids already seen."""
+    db.execute(
+        """
+        CREATE TABLE cds_cards (
+            card_uuid TEXT NOT NULL,
+            check_id TEXT NOT NULL REFERENCES checks (check_id),
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (card_uuid, check_id)
+        ) STRICT
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE cds_feedback (
+            feedback_key TEXT PRIMARY KEY,
+            review_id TEXT NOT NULL REFERENCES reviews (review_id),
+            card_uuid TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        ) STRICT
+        """
+    )
+    db.execute("CREATE TABLE cds_jti (issuer TEXT NOT NULL, jti TEXT NOT NULL, expires_at INTEGER NOT NULL, "
+               "PRIMARY KEY (issuer, jti)) STRICT")
+    for table in ("cds_cards", "cds_feedback"):
+        for event in ("UPDATE", "DELETE"):
+            db.execute(
+                f"CREATE TRIGGER {table}_no_{event.lower()} BEFORE {event} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, '{table} are append-only'); END"
+            )

@@ -8,7 +8,7 @@ from flask import Flask, jsonify, render_template, request
 from flask_smorest import Api
 from werkzeug.exceptions import RequestURITooLarge
 
-from . import auth, cli, db, error_pages, web
+from . import auth, cli, db, error_pages, ncpdp, web
 from .config import DEFAULTS
 from .errors import StoreUnavailable
 from .knowledge import load_knowledge_base, vocabulary
@@ -61,6 +61,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config["DATA_DIR"], vocab=vocabulary.load(cache_dir=cache_dir))
     checker = Checker(
         kb,
+        dur_codes=ncpdp.load(app.config["DATA_DIR"]),
         score_cutoff=float(app.config["MATCH_SCORE_CUTOFF"]),
         margin=float(app.config["MATCH_AMBIGUITY_MARGIN"]),
         min_fuzzy_length=int(app.config["MATCH_MIN_FUZZY_LENGTH"]),
@@ -124,6 +125,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .api import bp as api_bp
 
     api.register_blueprint(api_bp)
+    from .cdshooks.views import bp as cds_bp
+
+    app.register_blueprint(cds_bp)
     error_pages.init_app(app, api)
     web.init_app(app)
     return app

@@ -80,6 +80,7 @@ class Warning:
     window_days: int | None = None
     eligible_on: str | None = None
     field: str | None = None
+    ncpdp: dict | None = None  # NCPDP DUR reason_for_service (439-E4) and clinical_significance (528-FS)
 
     def as_dict(self) -> dict:
         """JSON form: fields that are set."""

@@ -7,6 +7,8 @@ from .knowledge import KnowledgeBase
 from .labs import derive, normalize_labs
 from .matching import Matcher, MatchResult
 from .models import SEVERITY_ORDER, CheckRequest, DoseRecommendation, InputError, MedicationInput, Warning
+from .ncpdp import DurCodes
+from .ncpdp import load as load_dur_codes
 from .parsing import ParsedMedication, normalize_route, parse_line
 from .rules import (
     Context,
@@ -75,8 +77,10 @@ class CheckResult:
 class Checker:
     """Holds the validated knowledge base and the name index; pure functions over them."""
 
-    def __init__(self, kb: KnowledgeBase, **match_options):
+    def __init__(self, kb: KnowledgeBase, dur_codes: DurCodes | None = None, **match_options):
         self.kb = kb
+        # NCPDP DUR codes ride on every warning; the default tables live in the checkout's data/.
+        self.dur_codes = dur_codes if dur_codes is not None else load_dur_codes()
         self.matcher = Matcher(kb, **match_options)
 
     def classify(self, parsed: ParsedMedication, index: int) -> MedicationResult:
@@ -155,6 +159,9 @@ def run_check(checker: Checker, request: CheckRequest) -> CheckResult:
                  field=field_name)
     warnings = sorted(ctx.warnings, key=lambda w: (SEVERITY_ORDER[w.severity], w.rule_id,
                                                    -1 if w.medication_index is None else w.medication_index))
+    for warning in warnings:
+        # NCPDP DUR codes (439-E4, 528-FS) on every warning of every channel, from data/ncpdp_*.csv.
+        warning.ncpdp = checker.dur_codes.for_warning({"code": warning.code, "severity": warning.severity})
     return CheckResult(
         ruleset_version=kb.version,
         regimen=regimen["id"],

@@ -217,6 +217,8 @@ class WarningSchema(Schema):
     window_days = fields.Integer()
     eligible_on = fields.String()
     field = fields.String()
+    ncpdp = fields.Dict(metadata={"description": "NCPDP DUR: reason_for_service (439-E4), "
+                                                 "clinical_significance (528-FS; blank = not specified)"})
 
 
 class DoseRecommendationSchema(Schema):
