@@ -10,7 +10,7 @@ import sys
 from marshmallow import ValidationError
 
 from .api import to_request
-from .api.schemas import CheckRequestSchema
+from .contract.schemas import CheckRequestSchema
 from .knowledge import load_knowledge_base
 from .models import InputError
 from .pipeline import Checker, run_check

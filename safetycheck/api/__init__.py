@@ -8,11 +8,7 @@ from flask_smorest import Blueprint, abort
 
 from .. import audit
 from ..auth import require_key
-from ..db import get_db
-from ..models import CheckRequest, InputError, MedicationInput
-from ..parsing import split_lines
-from ..pipeline import run_check
-from .schemas import (
+from ..contract.schemas import (
     CheckListSchema,
     CheckQuerySchema,
     CheckRequestSchema,
@@ -23,6 +19,10 @@ from .schemas import (
     ReviewSchema,
     StoredCheckSchema,
 )
+from ..db import get_db
+from ..models import CheckRequest, InputError, MedicationInput
+from ..parsing import split_lines
+from ..pipeline import run_check
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1", description="Medication safety checks")
 log = logging.getLogger(__name__)

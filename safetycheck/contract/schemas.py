@@ -1,4 +1,4 @@
-"""Request and response schemas of the JSON API (marshmallow 4; unknown fields are refused)."""
+"""Request and response schemas of the v1 JSON contract (marshmallow 4; unknown fields are refused)."""
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
