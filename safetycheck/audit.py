@@ -3,11 +3,11 @@
 import csv
 import hashlib
 import json
-import sqlite3
 import uuid
 from datetime import UTC, datetime
 
 from .seal import TABLES, SealError
+from .storage import engine_of
 
 GENESIS = "0" * 64
 CHECK_FIELDS = ("check_id", "created_at", "channel", "api_client", "ruleset_version", "regimen", "protocol",
@@ -86,16 +86,17 @@ def _append(db, table: str, row: dict, fields: tuple[str, ...]) -> None:
     check_file = getattr(db, "check_file", None)
     conn = db.conn
     db_id = database_id(db)
-    conn.execute("BEGIN IMMEDIATE")
+    engine_of(db).begin_append(conn, table)  # SQLite: BEGIN IMMEDIATE; PostgreSQL: the chain's advisory lock
     try:
         last = conn.execute(f"SELECT seq, row_hash FROM {table} ORDER BY seq DESC LIMIT 1").fetchone()
         seal.check_head(db_id, table, last[0] if last else None, last[1] if last else None)
+        seq = last[0] + 1 if last else 1  # given, not generated: a PostgreSQL sequence leaves gaps on rollback
         row["prev_hash"] = last[1] if last else GENESIS
         row["row_hash"] = row_hash(row, fields, seal)
         row["key_id"] = seal.key_id
-        columns = ", ".join(row)
-        cursor = conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * len(row))})",
-                              list(row.values()))
+        columns = ", ".join(["seq", *row])
+        conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * (len(row) + 1))})",
+                     [seq, *row.values()])
         if check_file is not None:
             check_file()  # the file deleted or replaced under us: the row would vanish, so nothing is answered
         conn.execute("COMMIT")
@@ -103,7 +104,7 @@ def _append(db, table: str, row: dict, fields: tuple[str, ...]) -> None:
         if conn.in_transaction:  # SQLite already rolled back on some errors (SQLITE_FULL): keep the real one
             conn.execute("ROLLBACK")
         raise
-    seal.advance(db_id, table, cursor.lastrowid, row["row_hash"])
+    seal.advance(db_id, table, seq, row["row_hash"])
 
 
 def record_check(db, *, channel: str, api_client: str, request: dict, response: dict,
@@ -122,9 +123,9 @@ def record_check(db, *, channel: str, api_client: str, request: dict, response: 
     }
     try:
         _append(db, "checks", row, CHECK_FIELDS)
-    except sqlite3.IntegrityError as err:
+    except Exception as err:
         # A concurrent request with the same key was stored first: answer as it did, or refuse another body.
-        if idempotency_key and "idempotency_key" in str(err):
+        if idempotency_key and engine_of(db).is_idempotency_clash(err):
             stored = find_idempotent(db, api_client, idempotency_key, request_hash)
             if stored is not None:
                 return stored
@@ -195,8 +196,8 @@ def list_checks(db, *, verdict=None, code=None, reviewed=None, since=None, until
 def verify(db, seal, exported_anchor: str | None = None) -> tuple[list[str], list[str]]:
     """Check triggers, database id, both keyed chains and their ends against the anchor(s): (problems, notes)."""
     problems, notes = [], []
-    present = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall()}
-    for name in sorted(APPEND_ONLY_TRIGGERS - present):
+    present = engine_of(db).trigger_names(db)
+    for name in sorted((APPEND_ONLY_TRIGGERS | engine_of(db).extra_triggers) - present):
         problems.append(f"append-only trigger {name} was dropped")
     try:
         db_id = database_id(db)
