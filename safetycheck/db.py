@@ -96,6 +96,7 @@ def open_audit(path: str, seal: Seal, create: bool = False, identity: tuple[int,
     `identity` is the (device, inode) the process first saw: a file swapped in since is refused, not adopted.
     """
     if is_postgres(path):
+        Path(seal.anchor_path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # this server's anchor
         db = open_existing(path)
         db.seal, db.identity, db.check_file = seal, None, (lambda: None)
         return db
