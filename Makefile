@@ -27,12 +27,13 @@ run: install
 	$(VENV)/bin/gunicorn --bind 127.0.0.1:$(PORT) --workers $(WEB_CONCURRENCY) --access-logfile - wsgi:app
 
 test: install
-	$(VENV)/bin/ruff check safetycheck tests bench migrations wsgi.py
+	$(VENV)/bin/ruff check safetycheck tests bench migrations scripts wsgi.py
 	$(PY) -m pytest
 
 bench: install
 	$(PY) bench/bench.py
 	$(PY) bench/http_bench.py
+	$(PY) bench/pg_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
