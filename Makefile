@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8000
 WEB_CONCURRENCY ?= 2
+# The access log goes to a file, so the terminal shows the URL and key (and errors) apart from it; - for stdout.
+ACCESS_LOG ?= instance/access.log
 
 .PHONY: install run test bench lint validate clean
 
@@ -23,8 +25,9 @@ validate: install
 run: install
 	$(PY) -m safetycheck.knowledge
 	$(VENV)/bin/flask --app wsgi db migrate
-	$(VENV)/bin/flask --app wsgi api-key --url http://127.0.0.1:$(PORT)
-	$(VENV)/bin/gunicorn --bind 127.0.0.1:$(PORT) --workers $(WEB_CONCURRENCY) --access-logfile - wsgi:app
+	$(VENV)/bin/flask --app wsgi api-key --url http://127.0.0.1:$(PORT) --access-log $(ACCESS_LOG)
+	$(VENV)/bin/gunicorn -c gunicorn.conf.py --bind 127.0.0.1:$(PORT) --workers $(WEB_CONCURRENCY) \
+		--access-logfile $(ACCESS_LOG) wsgi:app
 
 test: install
 	$(VENV)/bin/ruff check safetycheck tests bench migrations scripts wsgi.py

@@ -37,8 +37,9 @@ def main(argv=None) -> int:
         with open(args.file, encoding="utf-8") as handle:
             body = json.load(handle)
     try:
-        request = CheckRequestSchema().load(body)
-        result = run_check(Checker(load_knowledge_base(args.data_dir)), to_request(request))
+        kb = load_knowledge_base(args.data_dir)
+        request = CheckRequestSchema(regimens=kb.regimens).load(body)
+        result = run_check(Checker(kb), to_request(request))
     except ValidationError as err:
         print(json.dumps({"code": 422, "status": "Unprocessable Entity", "errors": {"json": err.messages}},
                          indent=2), file=sys.stderr)

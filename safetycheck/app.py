@@ -1,10 +1,12 @@
 """Application factory: configuration, the validated knowledge base, and the HTTP adapters."""
 
 import logging
+import os
 from pathlib import Path
 
-from flask import Flask, jsonify, render_template
+from flask import Flask, jsonify, render_template, request
 from flask_smorest import Api
+from werkzeug.exceptions import RequestURITooLarge
 
 from . import auth, cli, db
 from .config import DEFAULTS
@@ -13,13 +15,26 @@ from .knowledge import load_knowledge_base, vocabulary
 from .pipeline import Checker
 
 log = logging.getLogger("safetycheck")
+# Settings that are text whatever they look like (keys, paths): never parsed as JSON numbers or booleans.
+STRING_SETTINGS = ("API_KEYS", "AUDIT_KEY", "AUDIT_KEY_FILE", "AUDIT_ANCHOR", "DB", "DATA_DIR", "CACHE_DIR", "DEV")
 API_SETTINGS = {
     "API_TITLE": "safetycheck",
     "API_VERSION": "v1",
     "OPENAPI_VERSION": "3.0.3",
     "OPENAPI_URL_PREFIX": "/api",
     "OPENAPI_JSON_PATH": "openapi.json",
+    # Every /api/v1 operation needs the API key (either form); /healthz, /readyz and the docs do not.
+    "API_SPEC_OPTIONS": {"security": [{"ApiKey": []}, {"Bearer": []}]},
 }
+
+
+class JSONErrorsApi(Api):
+    """flask-smorest's JSON errors, keeping the headers HTTP requires (Allow on 405, Retry-After, ...)."""
+
+    def handle_http_exception(self, error):
+        payload, code, headers = super().handle_http_exception(error)
+        kept = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+        return payload, code, {**kept, **(headers or {})}
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -30,6 +45,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_mapping(DEFAULTS, DATA_DIR=str(repo_root / "data"),
                             CACHE_DIR=str(repo_root / "instance" / "cache"), **API_SETTINGS)
     app.config.from_prefixed_env("SAFETYCHECK")
+    for name in STRING_SETTINGS:  # from_prefixed_env parses JSON: key "1e3" would become 1000.0
+        if f"SAFETYCHECK_{name}" in os.environ:
+            app.config[name] = os.environ[f"SAFETYCHECK_{name}"]
     # Contract: the database path is $SAFETYCHECK_DB, default instance/safetycheck.db.
     app.config.setdefault("DATABASE", app.config.get("DB") or str(Path(app.instance_path) / "safetycheck.db"))
     app.config.setdefault("MIGRATIONS_PATH", str(repo_root / "migrations" / "migrations.py"))
@@ -59,6 +77,12 @@ def create_app(test_config: dict | None = None) -> Flask:
         log.error("audit store unavailable: %s", err)
         return jsonify(code=503, status="Service Unavailable",
                        message=f"The audit store is unavailable, so no advice is given: {err}"), 503
+
+    @app.before_request
+    def refuse_overlong_urls():
+        """An over-long URL gets a JSON 414 (gunicorn's own limit, a plain 400, is set far above this)."""
+        if len(request.full_path) > int(app.config["MAX_URL_LENGTH"]):
+            raise RequestURITooLarge(f"The URL is longer than {app.config['MAX_URL_LENGTH']} characters.")
 
     @app.after_request
     def security_headers(response):
@@ -90,7 +114,10 @@ def create_app(test_config: dict | None = None) -> Flask:
         """A browsable view of /api/openapi.json that needs nothing from the internet."""
         return render_template("api_docs.html")
 
-    api = Api(app)
+    api = JSONErrorsApi(app)
+    api.spec.components.security_scheme("ApiKey", {"type": "apiKey", "in": "header", "name": "X-API-Key"})
+    api.spec.components.security_scheme("Bearer", {"type": "http", "scheme": "bearer",
+                                                   "description": "the same API key as a bearer token"})
     from .api import bp as api_bp
 
     api.register_blueprint(api_bp)

@@ -3,11 +3,14 @@
 import csv
 import hashlib
 import json
+import threading
 import uuid
 from datetime import UTC, datetime
 
 from .seal import TABLES, SealError
 from .storage import engine_of
+
+_WRITE_LOCK = threading.Lock()
 
 GENESIS = "0" * 64
 CHECK_FIELDS = ("check_id", "created_at", "channel", "api_client", "ruleset_version", "regimen", "protocol",
@@ -86,7 +89,16 @@ def _append(db, table: str, row: dict, fields: tuple[str, ...]) -> None:
     check_file = getattr(db, "check_file", None)
     conn = db.conn
     db_id = database_id(db)
-    engine_of(db).begin_append(conn, table)  # SQLite: BEGIN IMMEDIATE; PostgreSQL: the chain's advisory lock
+    # One writer per process at a time: threads queue here instead of in SQLite's busy handler, whose
+    # backoff sleeps (up to 100 ms a try) gave threaded workers a long tail. Processes still meet in SQLite.
+    with _WRITE_LOCK:
+        _append_locked(engine_of(db), conn, seal, db_id, check_file, table, row, fields)
+
+
+def _append_locked(engine, conn, seal, db_id, check_file, table, row, fields) -> None:
+    """Insert the keyed row in a transaction that holds the chain, check the file is still ours, commit, move the
+    anchor."""
+    engine.begin_append(conn, table)  # SQLite: BEGIN IMMEDIATE; PostgreSQL: the chain's advisory lock
     try:
         last = conn.execute(f"SELECT seq, row_hash FROM {table} ORDER BY seq DESC LIMIT 1").fetchone()
         seal.check_head(db_id, table, last[0] if last else None, last[1] if last else None)
@@ -172,8 +184,8 @@ def list_checks(db, *, verdict=None, code=None, reviewed=None, since=None, until
         where.append("verdict = ?")
         params.append(verdict)
     if code:
-        where.append("(' ' || codes || ' ') LIKE ?")
-        params.append(f"% {code} %")
+        where.append(f"{engine_of(db).position_function}(' ' || codes || ' ', ?) > 0")  # literal, unlike LIKE
+        params.append(f" {code} ")
     if reviewed is not None:
         where.append(("" if reviewed else "NOT ")
                      + "EXISTS (SELECT 1 FROM reviews r WHERE r.check_id = checks.check_id)")

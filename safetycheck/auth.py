@@ -1,14 +1,20 @@
 """API keys: from $SAFETYCHECK_API_KEYS, or one generated under instance/ so the API is never open by accident."""
 
 import hmac
-import os
+import logging
 import secrets
+import sys
 from pathlib import Path
 
 from flask import current_app, g, request
 from flask_smorest import abort
 
+from .seal import create_secret_file, read_secret_file
+
 KEY_FILE = "api_key"
+DEV_WARNING = ("WARNING: SAFETYCHECK_DEV=1 and no SAFETYCHECK_API_KEYS: the API is OPEN to anyone who can reach "
+               "this port, with no API key. For local trials only; never with patient data.")
+log = logging.getLogger("safetycheck")
 
 
 def parse_keys(value: str) -> dict[str, str]:
@@ -21,23 +27,25 @@ def parse_keys(value: str) -> dict[str, str]:
 
 
 def instance_key(instance_path: str) -> tuple[str, bool]:
-    """The generated key (owner-only file), created on first use; returns (key, created)."""
+    """The generated key (owner-only file), created atomically on first use; returns (key, created).
+
+    Two processes starting at once agree: the file appears whole (a hard link) or not at all, and one that others
+    could write is refused (whoever can write it can choose the key).
+    """
     path = Path(instance_path) / KEY_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text(encoding="utf-8").strip(), False
-    key = secrets.token_urlsafe(32)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(key + "\n")
-    return key, True
+    created = False
+    if not path.exists():
+        created = create_secret_file(path, secrets.token_urlsafe(32))
+    return read_secret_file(path, "API key"), created
 
 
 def configure(app) -> None:
     """Decide the key set once, at start-up."""
     if str(app.config.get("DEV", "")).lower() in ("1", "true") and not app.config.get("API_KEYS"):
         app.extensions["safetycheck_keys"] = None  # SAFETYCHECK_DEV=1: open, for local trials only
+        message = DEV_WARNING
+        log.warning(message)
+        print(message, file=sys.stderr, flush=True)
         return
     configured = app.config.get("API_KEYS")
     if configured:
@@ -71,5 +79,6 @@ def require_key() -> None:
             if hmac.compare_digest(presented.encode(), key.encode()):
                 label = name
     if label is None:
-        abort(401, message="Missing or invalid API key: send X-API-Key or Authorization: Bearer.")
+        abort(401, message="Missing or invalid API key: send X-API-Key or Authorization: Bearer.",
+              headers={"WWW-Authenticate": 'Bearer realm="safetycheck", ApiKey realm="safetycheck" header="X-API-Key"'})
     g.api_client = label

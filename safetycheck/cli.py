@@ -85,11 +85,14 @@ def export_command(csv_path):
 @click.command("api-key")
 @with_appcontext
 @click.option("--url", default="", help="base URL to print")
-def api_key_command(url):
+@click.option("--access-log", default="", help="where the access log goes, to print")
+def api_key_command(url, access_log):
     """Print how to call the API: the URL and the key (or key labels when configured by env)."""
     keys = current_app.extensions["safetycheck_keys"]
     if url:
         click.echo(f"safetycheck: serving on {url}")
+    if access_log and access_log != "-":
+        click.echo(f"safetycheck: access log in {access_log} (kept apart from this terminal)")
     if keys is None:
         click.echo("safetycheck: SAFETYCHECK_DEV=1: the API is OPEN (local trials only)")
     elif list(keys.values()) == ["instance-key"]:

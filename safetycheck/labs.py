@@ -1,5 +1,7 @@
 """Lab units, derived values (creatinine clearance, eGFR, corrected calcium) and CTCAE grades."""
 
+from decimal import ROUND_HALF_EVEN, Decimal
+
 from .knowledge import KnowledgeBase
 from .models import InputError, LabValue
 
@@ -8,6 +10,36 @@ _UNIT_SPELLINGS = str.maketrans({"µ": "u", "μ": "u", "³": "3", " ": ""})
 
 def _unit_key(unit: str) -> str:
     return unit.translate(_UNIT_SPELLINGS).replace("^", "*").lower()
+
+
+CONVERTED_DIGITS = 6  # significant digits kept after a unit conversion (catalogue: "Exact comparisons")
+
+
+def exact(x) -> Decimal:
+    """A number as a clinician writes it: the shortest decimal that round-trips the float (1.8, not 1.79999...)."""
+    return x if isinstance(x, Decimal) else Decimal(repr(float(x)))
+
+
+def compare(op: str, left, right) -> bool:
+    """`left op right` in decimal arithmetic, so 1.8 > 1.5 x 1.2 is False as it is by hand."""
+    a, b = exact(left), exact(right)
+    return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+
+
+def times(multiple, value) -> Decimal:
+    """`multiple x value` (x ULN) computed exactly in decimal."""
+    return exact(multiple) * exact(value)
+
+
+def convert(value, factor) -> float:
+    """value x factor in decimal, rounded half-even to CONVERTED_DIGITS significant digits."""
+    if factor == 1:
+        return float(value)
+    product = exact(value) * exact(factor)
+    if product == 0:
+        return 0.0
+    quantum = Decimal(1).scaleb(product.adjusted() - CONVERTED_DIGITS + 1)
+    return float(product.quantize(quantum, rounding=ROUND_HALF_EVEN))
 
 
 def normalize_labs(raw: dict, kb: KnowledgeBase) -> dict[str, LabValue]:
@@ -25,7 +57,7 @@ def normalize_labs(raw: dict, kb: KnowledgeBase) -> dict[str, LabValue]:
             errors[key] = {"unit": [f"Unit '{sent['unit']}' is not understood for {spec['name']}; "
                                     f"accepted: {', '.join(spec['units'])}."]}
             continue
-        value = sent["value"] * factor
+        value = convert(sent["value"], factor)
         low, high = spec["bounds"]
         if not low <= value <= high:
             errors[key] = {"value": [f"{sent['value']} {sent['unit']} = {value:g} {spec['unit']} is outside "
@@ -33,8 +65,8 @@ def normalize_labs(raw: dict, kb: KnowledgeBase) -> dict[str, LabValue]:
             continue
         uln = sent.get("uln")
         lln = sent.get("lln")
-        labs[key] = LabValue(key, value, spec["unit"], None if uln is None else uln * factor,
-                             None if lln is None else lln * factor, dict(sent))
+        labs[key] = LabValue(key, value, spec["unit"], None if uln is None else convert(uln, factor),
+                             None if lln is None else convert(lln, factor), dict(sent))
     if errors:
         raise InputError({"labs": errors})
     return labs
@@ -42,8 +74,8 @@ def normalize_labs(raw: dict, kb: KnowledgeBase) -> dict[str, LabValue]:
 
 def cockcroft_gault(age: float, weight_kg: float, sex: str, creatinine_mg_dl: float) -> float:
     """CrCl (mL/min) = (140 - age) x weight / (72 x SCr), x 0.85 if female; total body weight, SCr as measured."""
-    crcl = (140 - age) * weight_kg / (72 * creatinine_mg_dl)
-    return crcl * 0.85 if sex == "female" else crcl
+    crcl = (140 - exact(age)) * exact(weight_kg) / (72 * exact(creatinine_mg_dl))
+    return float(crcl * Decimal("0.85") if sex == "female" else crcl)
 
 
 def mdrd(age: float, sex: str, creatinine_mg_dl: float) -> float:
@@ -54,24 +86,24 @@ def mdrd(age: float, sex: str, creatinine_mg_dl: float) -> float:
 
 def corrected_calcium(calcium_mg_dl: float, albumin_g_dl: float) -> float:
     """Payne: measured Ca + 0.8 x (4.0 - albumin), mg/dL."""
-    return calcium_mg_dl + 0.8 * (4.0 - albumin_g_dl)
+    return float(exact(calcium_mg_dl) + Decimal("0.8") * (4 - exact(albumin_g_dl)))
 
 
 def ctcae_grade(lab: LabValue, table: dict) -> dict:
     """CTCAE v5.0 grade of a lab from its bands; grade 1 needs the LLN/ULN the bands name."""
     for band in table["bands"]:
-        if "below" in band and lab.value < band["below"]:
+        if "below" in band and compare("<", lab.value, band["below"]):
             return {"grade": band["grade"], "term": table["term"], "version": "5.0"}
         if band.get("below_lln"):
             if lab.lln is None:
                 return {"grade": "0-1", "term": table["term"], "version": "5.0",
                         "note": "grade 1 vs 0 needs the lab's lower limit of normal (lln)"}
-            if lab.value < lab.lln:
+            if compare("<", lab.value, lab.lln):
                 return {"grade": band["grade"], "term": table["term"], "version": "5.0"}
         if "above_uln" in band:
             if lab.uln is None:
                 return {"grade": None, "term": table["term"], "version": "5.0", "note": "needs uln"}
-            if lab.value > band["above_uln"] * lab.uln:
+            if compare(">", lab.value, times(band["above_uln"], lab.uln)):
                 return {"grade": band["grade"], "term": table["term"], "version": "5.0"}
     return {"grade": 0, "term": table["term"], "version": "5.0"}
 

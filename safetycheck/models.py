@@ -38,6 +38,7 @@ class MedicationInput:
     frequency: str | None = None
     last_dose_date: dt.date | None = None
     rxcui: str | None = None
+    investigational: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,9 @@ class CheckRequest:
     mode: str = "dispensing"
     protocol: str | None = None
     date: dt.date | None = None
+    screening_date: dt.date | None = None
+    registration_date: dt.date | None = None
+    c1d1_date: dt.date | None = None
     cycle: int | None = None
     day: int | None = None
     patient: dict = field(default_factory=dict)
@@ -55,6 +59,7 @@ class CheckRequest:
     labs: dict = field(default_factory=dict)  # key -> {value, unit, uln?, lln?, date?} as sent
     current_doses: dict = field(default_factory=dict)
     toxicities: dict = field(default_factory=dict)
+    serology: dict = field(default_factory=dict)  # hbsag, anti_hbc, hbv_dna
 
 
 @dataclass
@@ -92,6 +97,7 @@ class DoseRecommendation:
     reason: str
     source: dict
     rule_ids: list[str]
+    resume: dict | None = None  # structured resume dose after a hold (only where the label gives one)
 
     def as_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "resume" or self.resume}

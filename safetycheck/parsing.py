@@ -25,6 +25,15 @@ _ROUTES = {
     "rectal": "rectal", "topical": "topical", "top": "topical", "inh": "inhalation",
     "inhaled": "inhalation", "neb": "inhalation", "td": "transdermal", "transdermal": "transdermal",
     "intranasal": "nasal", "nasal": "nasal", "ophthalmic": "ophthalmic", "ophth": "ophthalmic",
+    "topically": "topical", "cutaneous": "topical", "otic": "otic", "vaginal": "vaginal",
+    "vaginally": "vaginal", "pv": "vaginal", "rectally": "rectal",
+}
+# Dose forms that imply a route when none is written ("ketoconazole 2% cream"); "drops" alone does not.
+_FORM_ROUTES = {
+    "cream": "topical", "ointment": "topical", "gel": "topical", "lotion": "topical", "shampoo": "topical",
+    "foam": "topical", "eye": "ophthalmic", "ear": "otic", "pessary": "vaginal", "suppository": "rectal",
+    "enema": "rectal", "inhaler": "inhalation", "hfa": "inhalation", "nebulizer": "inhalation",
+    "nebuliser": "inhalation", "spray": None, "patch": "transdermal",
 }
 _FREQUENCY = re.compile(
     r"\b(?:q\s?\d+(?:-\d+)?\s?(?:h|hr|hrs|hours?)|every\s+\d+(?:-\d+)?\s+(?:hours?|days?|weeks?)|"
@@ -43,6 +52,8 @@ _FORM_WORDS = {
     "cream", "ointment", "gel", "drops", "spray", "inhaler", "hfa", "powder", "elixir", "syrup",
     "liquid", "lozenge", "suppository", "kit", "disintegrating", "sublingual", "transdermal",
     "topical", "ophthalmic", "nasal", "intravenous", "subcutaneous", "intramuscular", "inhalation",
+    "shampoo", "lotion", "foam", "pessary", "enema", "eye", "ear", "otic", "vaginal", "rectal", "nebulizer",
+    "nebuliser",
 }
 _STOP_WORDS = {"x", "take", "takes", "taking", "give", "for", "with", "then", "start", "started",
                "stop", "stopped", "held", "hold", "last", "dose", "on", "per", "via"}
@@ -70,6 +81,20 @@ class ParsedMedication:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "text"}
         data["other_names"] = list(self.other_names)
         return {k: v for k, v in data.items() if v not in (None, False, [], "")}
+
+
+def normalize_route(route: str | None) -> str | None:
+    """A structured route ("PO", "Topical", "eye drops") in the parser's route words; unknown stays as sent."""
+    if not route:
+        return None
+    words = route.lower().replace("-", " ").split()
+    for word in words:
+        if word in _ROUTES:
+            return _ROUTES[word]
+    for word in words:
+        if _FORM_ROUTES.get(word):
+            return _FORM_ROUTES[word]
+    return route.lower()
 
 
 def split_lines(text: str) -> list[str]:
@@ -127,6 +152,8 @@ def parse_line(line: str) -> ParsedMedication:
         unit = _UNITS[found.group("unit").lower()]
     lowered = [t.lower().strip(".,;:") for t in rest.split()]
     route = next((_ROUTES[t] for t in lowered if t in _ROUTES), None)
+    if route is None:
+        route = next((_FORM_ROUTES[t] for t in lowered if _FORM_ROUTES.get(t)), None)
     form_words = [t for t in lowered if t in _FORM_WORDS and t not in _ROUTES]
     frequency = _FREQUENCY.search(rest)
     return ParsedMedication(

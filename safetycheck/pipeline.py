@@ -7,7 +7,7 @@ from .knowledge import KnowledgeBase
 from .labs import derive, normalize_labs
 from .matching import Matcher, MatchResult
 from .models import SEVERITY_ORDER, CheckRequest, DoseRecommendation, InputError, MedicationInput
-from .parsing import ParsedMedication, parse_line
+from .parsing import ParsedMedication, normalize_route, parse_line
 from .rules import (
     Context,
     Med,
@@ -16,6 +16,8 @@ from .rules import (
     eligibility,
     exclusions,
     interactions,
+    patient_criteria,
+    prophylaxis,
     thrombosis,
 )
 
@@ -72,8 +74,8 @@ class Checker:
 
 
 def _parsed_from_fields(med: MedicationInput) -> ParsedMedication:
-    return ParsedMedication(text=med.name, name=med.name, dose=med.dose, unit=med.unit, route=med.route,
-                            frequency=med.frequency)
+    return ParsedMedication(text=med.name, name=med.name, dose=med.dose, unit=med.unit,
+                            route=normalize_route(med.route), frequency=med.frequency)
 
 
 def run_check(checker: Checker, request: CheckRequest) -> dict:
@@ -97,11 +99,13 @@ def run_check(checker: Checker, request: CheckRequest) -> dict:
         parsed = parse_line(med.text) if med.text else _parsed_from_fields(med)
         result = checker.classify(parsed, i)
         results.append(result)
-        meds.append(Med(i, result.match.ingredients, parsed, med.last_dose_date))
+        meds.append(Med(i, result.match.ingredients, parsed, med.last_dose_date, bool(med.investigational)))
     ctx = Context(kb=kb, mode=request.mode, regimen=regimen, protocol=protocol,
                   day_of_check=request.date or date.today(), cycle_day=request.day, patient=patient,
                   toxicities=dict(request.toxicities), current_doses=dict(request.current_doses), labs=labs,
-                  derived=derive(labs, patient, kb), meds=meds)
+                  derived=derive(labs, patient, kb), meds=meds, serology=dict(request.serology),
+                  anchors={name: getattr(request, name) for name in ("registration_date", "screening_date",
+                                                                     "c1d1_date") if getattr(request, name)})
     for result in results:
         if result.match.status != "matched":
             code = "UNMATCHED_MEDICATION" if result.match.status == "unmatched" else "AMBIGUOUS_MEDICATION"
@@ -116,6 +120,8 @@ def run_check(checker: Checker, request: CheckRequest) -> dict:
     exclusions(ctx)
     if request.mode == "screening":
         eligibility(ctx)
+        patient_criteria(ctx)
+        prophylaxis(ctx)
     else:
         thrombosis(ctx)
         dose_modifications(ctx)
@@ -123,7 +129,7 @@ def run_check(checker: Checker, request: CheckRequest) -> dict:
     for field_name, rule_ids in sorted(ctx.missing.items()):
         if field_name in warned:
             continue
-        code = "MISSING_LAB" if field_name.startswith("labs.") else "MISSING_PATIENT_DATA"
+        code = "MISSING_LAB" if field_name.startswith(("labs.", "serology.")) else "MISSING_PATIENT_DATA"
         ctx.warn({"id": "missing-input", "code": code, "severity": "moderate",
                   "source": {"title": "safetycheck",
                              "section": "fail closed: a rule without its input is not assessed"},

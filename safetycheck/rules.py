@@ -7,12 +7,21 @@ import re
 import string
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import Decimal
 
 from .knowledge import KnowledgeBase
+from .labs import compare, exact
+from .labs import times as uln_times
 from .models import DoseRecommendation, LabValue, Warning
 
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
-NON_SYSTEMIC_ROUTES = {"topical", "inhalation", "ophthalmic", "nasal"}
+# Local routes: a rule with routes = "systemic" skips them. Anything else, and an unknown route, is systemic.
+NON_SYSTEMIC_ROUTES = {"topical", "inhalation", "ophthalmic", "otic", "nasal", "vaginal"}
+
+
+def applies_to_route(rule: dict, med) -> bool:
+    """A rule scoped to systemic use skips locally applied products; an unknown route counts as systemic."""
+    return rule.get("routes", "any") != "systemic" or getattr(med.parsed, "route", None) not in NON_SYSTEMIC_ROUTES
 _EVERY_HOURS = re.compile(r"(?:q|every)\s*(\d+)\s*(?:h|hr|hrs|hours?)\b", re.I)
 _PER_DAY = [
     (re.compile(r"\b(?:qid|q\.i\.d|four times)", re.I), 4),
@@ -71,6 +80,7 @@ class Med:
     ingredients: tuple[str, ...]
     parsed: object
     last_dose_date: date | None
+    investigational: bool = False
 
 
 @dataclass
@@ -89,6 +99,8 @@ class Context:
     labs: dict[str, LabValue]
     derived: dict
     meds: list[Med]
+    anchors: dict = field(default_factory=dict)  # registration_date, screening_date, c1d1_date as sent
+    serology: dict = field(default_factory=dict)
     warnings: list[Warning] = field(default_factory=list)
     doses: list[DoseRecommendation] = field(default_factory=list)
     fired: set = field(default_factory=set)
@@ -166,13 +178,18 @@ def check_condition(cond: dict, ctx: Context) -> tuple[bool | None, list[str]]:
         if "uln" in cond:
             if lab.uln is None:
                 return None, [f"labs.{cond['lab']}.uln"]
-            return OPS[cond["op"]](lab.value, cond["uln"] * lab.uln), []
-        return OPS[cond["op"]](lab.value, cond["value"]), []
+            return compare(cond["op"], lab.value, uln_times(cond["uln"], lab.uln)), []
+        return compare(cond["op"], lab.value, cond["value"]), []
     if "derived" in cond:
         value = ctx.derived.get(cond["derived"])
         if value is None:
             return None, [f"derived.{cond['derived']}"]
-        return OPS[cond["op"]](value["value"], cond["value"]), []
+        return compare(cond["op"], value["value"], cond["value"]), []
+    if "serology" in cond:
+        value = ctx.serology.get(cond["serology"])
+        if value is None:
+            return None, [f"serology.{cond['serology']}"]
+        return str(value) in cond["in_"] if "in_" in cond else bool(value) is cond["is_"], []
     source, name = ("patient", cond["patient"]) if "patient" in cond else ("toxicities", cond["toxicity"])
     value = (ctx.patient if source == "patient" else ctx.toxicities).get(name)
     if value is None:
@@ -185,7 +202,7 @@ def check_condition(cond: dict, ctx: Context) -> tuple[bool | None, list[str]]:
         return bool(value) is cond["is_"], []
     if "in_" in cond:
         return str(value) in cond["in_"], []
-    return OPS[cond["op"]](value, cond["value"]), []
+    return compare(cond["op"], value, cond["value"]), []
 
 
 def check_any(conds: list[dict], ctx: Context) -> tuple[bool | None, list[str]]:
@@ -220,7 +237,7 @@ def interactions(ctx: Context) -> None:
         if rule["affects"] not in ctx.regimen_drugs:
             continue
         for med in ctx.meds:
-            if not ctx.current(med):
+            if not ctx.current(med) or not applies_to_route(rule, med):
                 continue
             for drug in med.ingredients:
                 if drug in ctx.regimen_drugs or (rule.get("unless_rule"), drug) in ctx.fired:
@@ -244,17 +261,32 @@ def _fire_interaction(ctx: Context, rule: dict, drug: str, index: int | None, au
 # -- B: thrombosis and bleeding -----------------------------------------------------------------
 def thrombosis(ctx: Context) -> None:
     """Thromboprophylaxis with IMiDs; anticoagulants and antiplatelets with low platelets."""
+    prophylaxis(ctx)
+    bleeding(ctx)
+
+
+def prophylaxis(ctx: Context) -> None:
+    """A regimen that needs prophylaxis (thrombosis, herpes zoster) with none of the covering groups listed."""
     groups = {c.id: c.group for c in ctx.kb.classes.values()}
     for rule in ctx.kb.prophylaxis_rules:
-        imids = [d for d in sorted(ctx.regimen_drugs) if ctx.authorities(d, rule["regimen_classes"], None)]
+        if ctx.mode not in rule["modes"]:
+            continue
+        if rule["protocols"] and (not ctx.protocol or ctx.protocol["id"] not in rule["protocols"]):
+            continue
+        imids = [d for d in sorted(ctx.regimen_drugs)
+                 if d in rule["regimen_drugs"] or ctx.authorities(d, rule["regimen_classes"], None)]
         if not imids:
             continue
         covered = any(groups.get(m.drug_class) in rule["needs_groups"]
                       for med in ctx.meds if ctx.current(med)
                       for d in med.ingredients for m in ctx.kb.classes_of(d))
         if not covered:
-            ctx.warn(rule, fmt(rule["message"], {"regimen_drug": " and ".join(imids)}), "thrombosis",
+            ctx.warn(rule, fmt(rule["message"], {"regimen_drug": " and ".join(imids)}), rule.get("kind", "thrombosis"),
                      affects=imids[0])
+
+
+def bleeding(ctx: Context) -> None:
+    """Anticoagulants and antiplatelets with low platelets."""
     for rule in ctx.kb.bleeding_rules:
         for med in ctx.meds:
             if not ctx.current(med):
@@ -265,7 +297,7 @@ def thrombosis(ctx: Context) -> None:
                 platelets = ctx.labs.get("platelets")
                 if platelets is None:
                     ctx.need("labs.platelets", rule["id"])
-                elif platelets.value < rule["below"]:
+                elif compare("<", platelets.value, rule["below"]):
                     message = fmt(rule["message"], {"drug": drug, "platelets": platelets.value})
                     ctx.warn(rule, message, "bleeding", drug=drug, medication_index=med.index)
 
@@ -281,35 +313,57 @@ def exclusions(ctx: Context) -> None:
         if not screening and not rule["concomitant"]:
             continue
         for med in ctx.meds:
+            if not applies_to_route(rule, med):
+                continue
             for drug in med.ingredients:
                 if drug in ctx.regimen_drugs and (not screening or med.last_dose_date is None):
                     continue  # the planned regimen itself, not prior exposure
                 found = ctx.authorities(drug, rule["classes"], rule.get("authorities"),
                                         protocol_scope=protocol["id"])
+                if med.investigational and "INVESTIGATIONAL" in rule["classes"]:
+                    found.append("request (investigational: true)")
                 if found:
                     _judge_window(ctx, rule, med, drug, ", ".join(found), screening)
+            if med.investigational and not med.ingredients and "INVESTIGATIONAL" in rule["classes"]:
+                name = getattr(med.parsed, "text", None) or "investigational agent"
+                _judge_window(ctx, rule, med, name, "request (investigational: true)", screening)
     for rule in protocol["corticosteroid_limit"]:
         if screening or rule["concomitant"]:
             corticosteroids(ctx, rule, screening)
 
 
+def _anchor(ctx: Context, rule: dict) -> tuple[date, str]:
+    """The day a window counts back from: the rule's own anchor input, else the check date (said in the text)."""
+    if ctx.mode != "screening":
+        return ctx.day_of_check, f"concomitant use on {ctx.day_of_check.isoformat()}"  # dispensing: use now
+    name = rule.get("anchor_field")
+    if name and ctx.anchors.get(name):
+        return ctx.anchors[name], f"counted from {name} {ctx.anchors[name].isoformat()}"
+    fallback = f"{name} not given: counted from date" if name else "counted from date"
+    return ctx.day_of_check, f"{fallback} {ctx.day_of_check.isoformat()}"
+
+
 def _judge_window(ctx: Context, rule: dict, med: Med, drug: str, authority: str, screening: bool) -> None:
     last = med.last_dose_date
     extra: dict = {}
+    day, anchor_text = _anchor(ctx, rule)
     if rule.get("window") == "ever":
         pass
     elif last is None:
         extra["window_days"] = rule.get("window_days") or (
-            add_months(ctx.day_of_check, rule["window_months"]) - ctx.day_of_check).days
+            add_months(day, rule["window_months"]) - day).days
     else:
-        eligible = (last + timedelta(days=rule["window_days"]) if "window_days" in rule
-                    else add_months(last, rule["window_months"]))
-        if eligible <= ctx.day_of_check:
+        # Inclusive window: "within 7 days" includes day -7, so the first eligible day is day -8 + 1.
+        end = (last + timedelta(days=rule["window_days"]) if "window_days" in rule
+               else add_months(last, rule["window_months"]))
+        eligible = end + timedelta(days=1)
+        if eligible <= day:
             return  # washout met
-        extra = {"window_days": (eligible - last).days, "eligible_on": eligible.isoformat()}
+        extra = {"window_days": (end - last).days, "eligible_on": eligible.isoformat()}
     when = f"last dose {last.isoformat()}" if last else "no last-dose date: treated as current"
     severity = "critical" if screening else "major"
-    message = f"{drug}: {rule['text']} ({when}; {authority})."
+    window = "" if rule.get("window") == "ever" else f"; window {anchor_text}"
+    message = f"{drug}: {rule['text']} ({when}; {authority}{window})."
     action = ("Not eligible until the washout is met." if screening
               else "Protocol-prohibited concomitant medication: contact the investigator before dispensing.")
     ctx.warn({**rule, "severity": severity, "source": protocol_source(ctx, rule["source"]), "action": action},
@@ -322,7 +376,8 @@ def protocol_source(ctx: Context, section: str) -> dict:
 
 
 def corticosteroids(ctx: Context, rule: dict, screening: bool) -> None:
-    """Systemic corticosteroids above the protocol's prednisone-equivalent allowance."""
+    """Systemic corticosteroids summed as prednisone-equivalent mg/day against the protocol allowance."""
+    parts, names, total, first, unknown = [], [], Decimal(0), None, False
     for med in ctx.meds:
         if not ctx.current(med):
             continue
@@ -331,22 +386,32 @@ def corticosteroids(ctx: Context, rule: dict, screening: bool) -> None:
             factors = [m.factor for m in ctx.kb.classes_of(drug) if m.drug_class == "SYSTEMIC_CORTICOSTEROID"]
             if not factors or drug in ctx.regimen_drugs or parsed.route in NON_SYSTEMIC_ROUTES:
                 continue
-            times = per_day(parsed.frequency)
-            unit_mg = {"mg": 1.0, "mcg": 0.001, "g": 1000.0}.get(parsed.unit or "")
+            per = per_day(parsed.frequency)
+            unit_mg = {"mg": Decimal(1), "mcg": Decimal("0.001"), "g": Decimal(1000)}.get(parsed.unit or "")
             if parsed.dose is None or unit_mg is None:
                 ctx.need(f"medications[{med.index}].dose", rule["id"])
+                unknown = True
                 continue
-            if times is None:
+            if per is None:
                 ctx.need(f"medications[{med.index}].frequency", rule["id"])
+                unknown = True
                 continue
-            equivalent = parsed.dose * unit_mg * times * factors[0]
-            if equivalent > rule["max_prednisone_mg_per_day"]:
-                message = (f"{drug} {parsed.dose:g} {parsed.unit} x {times:g}/day = {equivalent:.1f} mg/day "
-                           f"prednisone equivalent (> {rule['max_prednisone_mg_per_day']:g}): {rule['text']}.")
-                ctx.warn({**rule, "severity": "critical" if screening else "major",
-                          "source": protocol_source(ctx, rule["source"]),
-                          "action": "Excluded above the allowance; taper or document before enrolment/dispensing."},
-                         message, "protocol_exclusion", drug=drug, medication_index=med.index)
+            per_d = Decimal(1) / 7 if per == 1 / 7 else exact(per)
+            equivalent = exact(parsed.dose) * unit_mg * per_d * exact(factors[0])
+            total += equivalent
+            first = med.index if first is None else first
+            names.append(drug)
+            parts.append(f"{drug} {parsed.dose:g} {parsed.unit} x {per:g}/day = {equivalent:.1f}")
+    limit = rule["max_prednisone_mg_per_day"]
+    if parts and compare(">", total, limit):
+        partial = " (more corticosteroids without dose or frequency not counted)" if unknown else ""
+        message = (f"{'; '.join(parts)}: total {total:.1f} mg/day prednisone equivalent (> {limit:g}){partial}: "
+                   f"{rule['text']}.")
+        ctx.warn({**rule, "severity": "critical" if screening else "major",
+                  "source": protocol_source(ctx, rule["source"]),
+                  "action": "Excluded above the allowance; taper or document before enrolment/dispensing."},
+                 message, "protocol_exclusion", drug=" + ".join(names),
+                 medication_index=first)
 
 
 # -- D: screening eligibility -------------------------------------------------------------------
@@ -383,10 +448,45 @@ def eligibility(ctx: Context) -> None:
             if lab.uln is None:
                 ctx.need(f"labs.{crit['value']}.uln", crit["id"])
                 continue
-            threshold = crit["uln_multiple"] * lab.uln
-        holds = OPS[op](lab.value, threshold)
+            threshold = uln_times(crit["uln_multiple"], lab.uln)
+        holds = compare(op, lab.value, threshold)
         if holds != (crit["rule"] == "require"):
             _ineligible(ctx, crit, f"{lab.value:g} {lab.unit}", f"{op} {threshold:g} {lab.unit}")
+
+
+def patient_criteria(ctx: Context) -> None:
+    """Screening exclusions on patient, toxicity and serology inputs (neuropathy, HBV, contact lenses)."""
+    if not ctx.protocol:
+        return
+    for crit in ctx.protocol["patient_criteria"]:
+        missing: list[str] = []
+        holds = True
+        for cond in crit["all"]:
+            result, need = _strict_condition(cond, ctx)
+            if result is False:
+                holds = False
+                break
+            if result is None:
+                missing += need
+                break  # later conditions only matter once this one is known (grade 2, then pain)
+        if not holds:
+            continue
+        if missing:
+            for n in missing:
+                ctx.need(n, crit["id"])
+            continue
+        ctx.warn({"id": crit["id"], "code": crit["code"], "severity": "critical",
+                  "source": protocol_source(ctx, crit["source"]), "action": "Not eligible on this finding."},
+                 f"Excluded: {crit['text']}." + (f" {crit['note']}" if crit.get("note") else ""), "eligibility")
+
+
+def _strict_condition(cond: dict, ctx: Context) -> tuple[bool | None, list[str]]:
+    """check_condition, except that an unreported toxicity or patient field is missing, not absent."""
+    for subject, values in (("toxicity", ctx.toxicities), ("patient", ctx.patient)):
+        if subject in cond and values.get(cond[subject]) is None:
+            prefix = "toxicities" if subject == "toxicity" else "patient"
+            return None, [f"{prefix}.{cond[subject]}"]
+    return check_condition(cond, ctx)
 
 
 def _crcl_criterion(ctx: Context, crit: dict) -> None:
@@ -397,7 +497,7 @@ def _crcl_criterion(ctx: Context, crit: dict) -> None:
         if value is None:
             unknown.append(method)
         else:
-            results.append((method, value["value"], OPS[crit["op"]](value["value"], crit["threshold"])))
+            results.append((method, value["value"], compare(crit["op"], value["value"], crit["threshold"])))
     if any(ok for _, _, ok in results):
         return
     if unknown:
@@ -437,14 +537,22 @@ def dose_modifications(ctx: Context) -> None:
                 ctx.need("day", rule["id"])
             continue
         message = fmt(rule["message"], ctx.values())
+        resume = rule.get("resume_by_regimen", {}).get(regimen_id) or rule.get("resume", "")
+        if rule["action"] in ("not_assessed", "consider"):
+            ctx.warn({**rule, "action": resume or "Assess the dose with the protocol team."},
+                     message, "dose_modification", affects=rule["drug"])
+            ctx.fired.add((rule["id"], None))
+            continue
         if rule["action"] == "reduce":
             if not ctx.recommend(rule["drug"], "reduce", rule["to_mg"], message, rule["source"], rule["id"]):
                 continue
         else:
-            ctx.recommend(rule["drug"], rule["action"], None, message + " " + rule.get("resume", ""),
+            ctx.recommend(rule["drug"], rule["action"], None, f"{message} {resume}".strip(),
                           rule["source"], rule["id"])
+            if rule.get("resume_mg"):
+                ctx.doses[-1].resume = resume_dose(ctx.current_doses.get(rule["drug"]), rule["resume_mg"])
         kind = "dose_modification"
-        ctx.warn({**rule, "action": rule.get("resume") or f"{rule['action']} {rule['drug']}"},
+        ctx.warn({**rule, "action": resume or f"{rule['action']} {rule['drug']}"},
                  message, kind, affects=rule["drug"])
         ctx.fired.add((rule["id"], None))
     for drug, needs in ctx.kb.needs.items():
@@ -456,8 +564,30 @@ def dose_modifications(ctx: Context) -> None:
         for name in needs["patient"]:
             if ctx.patient.get(name) is None:
                 ctx.need(f"patient.{name}", f"needs:{drug}")
+        for group in needs["any_of"]:
+            if all(_input(ctx, name) is None for name in group):
+                ctx.need(" or ".join(group), f"needs:{drug}")
         if drug == "ixazomib" and "bilirubin_total" in ctx.labs and ctx.labs["bilirubin_total"].uln is None:
             ctx.need("labs.bilirubin_total.uln", "ixa-hepatic")
+
+
+def resume_dose(current: float | None, step: dict) -> dict:
+    """Structured resume dose: `step_mg` below the current dose; discontinue below `min_mg` (POMALYST)."""
+    if current is None:
+        return {"mg": None, "rule": f"{step['step_mg']:g} mg below the previous dose; discontinue below "
+                                    f"{step['min_mg']:g} mg", "needs": "current_doses"}
+    mg = float(exact(current) - exact(step["step_mg"]))
+    if compare("<", mg, step["min_mg"]):
+        return {"mg": None, "action": "discontinue"}
+    return {"mg": mg, "action": "resume"}
+
+
+def _input(ctx: Context, name: str):
+    """A request input by its dotted name (toxicities.x, patient.x, serology.x, labs.x)."""
+    where, _, key = name.partition(".")
+    source = {"toxicities": ctx.toxicities, "patient": ctx.patient, "serology": ctx.serology,
+              "labs": ctx.labs}.get(where, {})
+    return source.get(key)
 
 
 def conditional_needs(ctx: Context) -> set[str]:

@@ -78,6 +78,7 @@ class Seal:
         self.key_id = hmac.new(key, b"safetycheck audit key id", hashlib.sha256).hexdigest()[:16]
         self.anchor_path = Path(anchor_path)
         self._lock_path = self.anchor_path.with_name(self.anchor_path.name + ".lock")
+        self._lock, self._lock_owner = -1, None
 
     def row_hash(self, payload: bytes) -> str:
         return hmac.new(self._key, payload, hashlib.sha256).hexdigest()
@@ -121,7 +122,7 @@ class Seal:
 
     def advance(self, database_id: str, table: str, seq: int, row_hash: str) -> None:
         """After a commit: move the anchor forward to this row (never back; processes take turns by flock)."""
-        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = self._lock_fd()
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             anchor = self.read_anchor() or {
@@ -137,4 +138,12 @@ class Seal:
                 handle.write(json.dumps({**body, "mac": self._mac(body)}, sort_keys=True, indent=1) + "\n")
             os.replace(tmp, self.anchor_path)
         finally:
-            os.close(fd)  # closing releases the flock
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _lock_fd(self) -> int:
+        """This process's descriptor of the lock file, opened once (a fork opens its own: flock is per open)."""
+        pid = os.getpid()
+        if self._lock_owner != pid:
+            self._lock = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._lock_owner = pid
+        return self._lock

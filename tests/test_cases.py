@@ -55,7 +55,8 @@ def _rule_ids(kb):
     ids = {r["id"] for r in kb.interaction_rules + kb.prophylaxis_rules + kb.bleeding_rules + kb.dose_rules}
     ids |= {r["id"] for r in kb.needs_when}
     for p in kb.protocols.values():
-        ids |= {c["id"] for c in p["lab_criteria"] + p["exclusions"] + p["corticosteroid_limit"]}
+        ids |= {c["id"] for c in p["lab_criteria"] + p["exclusions"] + p["corticosteroid_limit"]
+                                          + p["patient_criteria"]}
     return ids
 
 

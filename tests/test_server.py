@@ -107,7 +107,7 @@ class Server:
         with open(self.log_path, "a", encoding="utf-8") as log:
             self.proc = subprocess.Popen(
                 [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{self.port}", "--workers", "2",
-                 "--timeout", "60", "wsgi:app"],
+                 "--timeout", "60", "--access-logfile", "-", "wsgi:app"],  # the rest from gunicorn.conf.py
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True)
         if wait_until_ready(self.port, self.proc):
@@ -380,3 +380,110 @@ def test_concurrent_requests_with_one_idempotency_key(server):
         assert [status for status, _ in same] == [200, 200], same
         assert same[0][1] == same[1][1]
     assert "Traceback" not in server.log(tail=10**7)
+
+
+def half_a_request(server: Server) -> socket.socket:
+    """A slow client: connected, half a request header sent, never finished."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=REQUEST_TIMEOUT)
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+    return sock
+
+
+def still_open(sock: socket.socket) -> bool:
+    """The server has not closed (or answered) this connection."""
+    sock.setblocking(False)
+    try:
+        return sock.recv(1) != b""
+    except BlockingIOError:
+        return True
+    finally:
+        sock.setblocking(True)
+
+
+def test_slow_clients_do_not_stop_healthz_or_checks(server):
+    slow = [half_a_request(server) for _ in range(3)]  # more than the two workers the server has
+    try:
+        time.sleep(0.5)  # let them reach the workers (a wait, not a threshold: the asserts below do not time)
+        conn = server.connection()
+        try:
+            assert call(conn, "GET", "/healthz")[0] == 200
+            status, body = call(conn, "POST", "/api/v1/checks", CHECK_BODY, {"X-API-Key": KEY})
+            assert status == 200, body
+        finally:
+            conn.close()
+        assert all(still_open(sock) for sock in slow)  # answered while the slow clients still hang
+    finally:
+        for sock in slow:
+            sock.close()
+
+
+def test_a_lock_held_by_another_process_does_not_stall_liveness(server):
+    holder = sqlite3.connect(server.db_path, timeout=10, isolation_level=None)
+    done: list[int] = []
+    try:
+        holder.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            futures = [pool.submit(lambda: done.append(post_checks(server, 1, {"X-API-Key": KEY})[0][0]))
+                       for _ in range(3)]
+            time.sleep(0.5)  # the checks are now waiting on the lock
+            conn = server.connection()
+            try:
+                assert call(conn, "GET", "/healthz")[0] == 200
+                status, body = call(conn, "GET", "/readyz")
+                assert status == 503 and "locked" in body["reason"], body
+            finally:
+                conn.close()
+            assert done == []  # liveness and readiness answered while the checks still wait on the lock
+            holder.execute("ROLLBACK")
+            for future in futures:
+                future.result(timeout=120)
+        assert done == [200, 200, 200]  # the lock went away within their busy timeout: all stored
+    finally:
+        if holder.in_transaction:
+            holder.execute("ROLLBACK")
+        holder.close()
+
+
+def test_keys_in_a_url_never_reach_the_access_log(server):
+    conn = server.connection()
+    try:
+        status, _ = call(conn, "GET", "/api/v1/regimens?api_key=url-secret-0123&key=url-secret-4567")
+        assert status == 401
+    finally:
+        conn.close()
+    deadline = time.monotonic() + 30
+    while "/api/v1/regimens" not in server.log(tail=10**7) and time.monotonic() < deadline:
+        time.sleep(0.2)  # the access log line is written after the answer
+    log = server.log(tail=10**7)
+    assert "/api/v1/regimens" in log and "url-secret" not in log
+
+
+def test_an_overlong_url_is_a_json_414(server):
+    conn = server.connection()
+    try:
+        status, body = call(conn, "GET", "/api/v1/checks?code=" + "A" * 6000, headers={"X-API-Key": KEY})
+    finally:
+        conn.close()
+    assert status == 414 and isinstance(body, dict) and body["code"] == 414, body
+
+
+def test_a_chunked_body_over_the_limit_is_413(server):
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=REQUEST_TIMEOUT)
+    try:
+        sock.sendall(b"POST /api/v1/checks HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: " + KEY.encode()
+                     + b"\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+                       b"Connection: close\r\n\r\n")
+        chunk = b'{"regimen": "ipd", "medication_text": "' + b"x" * (64 * 1024)
+        try:
+            sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            for _ in range(20):  # 1.3 MB in all, over the 1 MiB limit
+                sock.sendall(b"%x\r\n%s\r\n" % (64 * 1024, b"x" * (64 * 1024)))
+            sock.sendall(b'3\r\n"}\n\r\n0\r\n\r\n')
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server may answer and close before the whole body is sent
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        body = json.loads(response.read())
+    finally:
+        sock.close()
+    assert response.status == 413 and body["code"] == 413, body

@@ -23,8 +23,10 @@ from ..db import get_db
 from ..models import CheckRequest, InputError, MedicationInput
 from ..parsing import split_lines
 from ..pipeline import run_check
+from .strictjson import StrictJSONParser
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1", description="Medication safety checks")
+bp.ARGUMENTS_PARSER = StrictJSONParser()  # duplicate keys, lone surrogates, deep nesting: 400 naming them
 log = logging.getLogger(__name__)
 
 
@@ -46,8 +48,11 @@ def to_request(body: dict) -> CheckRequest:
     meds += [MedicationInput(text=line) for line in split_lines(body.get("medication_text", ""))]
     return CheckRequest(
         regimen=body["regimen"], mode=body["mode"], protocol=body.get("protocol"), date=body.get("date"),
+        screening_date=body.get("screening_date"), registration_date=body.get("registration_date"),
+        c1d1_date=body.get("c1d1_date"),
         cycle=body.get("cycle"), day=body.get("day"), patient=body["patient"], medications=tuple(meds),
         labs=body["labs"], current_doses=body["current_doses"], toxicities=body["toxicities"],
+        serology=body.get("serology", {}),
     )
 
 

@@ -1,6 +1,30 @@
 """Request and response schemas of the v1 JSON contract (marshmallow 4; unknown fields are refused)."""
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+import datetime as dt
+import numbers
+
+from flask import current_app, has_app_context, request
+from marshmallow import Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
+
+# Dates a check can be about: past enough for any history, short of where date arithmetic overflows.
+DATE_RANGE = validate.Range(min=dt.date(1900, 1, 1), max=dt.date(2199, 12, 31))
+
+
+class WholeNumber(fields.Integer):
+    """An integer field that refuses fractions (2.5 is not cycle 2) and booleans instead of truncating them."""
+
+    default_error_messages = {"invalid": "Not a whole number (a fraction is refused, never truncated)."}
+
+    def _validated(self, value):
+        if isinstance(value, bool) or (isinstance(value, numbers.Real) and not float(value).is_integer()):
+            raise self.make_error("invalid")
+        return super()._validated(value)
+
+
+def ClinicalDate(description: str = "ISO date", **kwargs):  # noqa: N802 - a field factory, named like a field
+    """A date within DATE_RANGE."""
+    return fields.Date(validate=DATE_RANGE, metadata={"description": f"{description}; 1900-01-01 .. 2199-12-31"},
+                       **kwargs)
 
 
 class MatchRequestSchema(Schema):
@@ -65,9 +89,10 @@ class MatchResponseSchema(Schema):
 class LabSchema(Schema):
     value = fields.Float(required=True, allow_nan=False)
     unit = fields.String(required=True, validate=validate.Length(min=1, max=40))
-    uln = fields.Float(validate=validate.Range(min=0, min_inclusive=False))
-    lln = fields.Float(validate=validate.Range(min=0))
-    date = fields.Date()
+    uln = fields.Float(validate=validate.Range(min=0, min_inclusive=False), allow_nan=False,
+                       metadata={"description": "upper limit of normal; must be > 0", "exclusiveMinimum": True})
+    lln = fields.Float(validate=validate.Range(min=0), allow_nan=False)
+    date = ClinicalDate()
 
 
 LAB_KEYS = ("anc", "platelets", "hemoglobin", "creatinine", "bilirubin_total", "ast", "alt", "calcium", "albumin",
@@ -80,13 +105,15 @@ class LabsSchema(Schema):
 
 class PatientSchema(Schema):
     id = fields.String(validate=validate.Length(max=128))
-    age_years = fields.Float(validate=validate.Range(min=0, max=130))
+    age_years = fields.Float(validate=validate.Range(min=0, max=130, min_inclusive=False),
+                             metadata={"description": "years, > 0 and <= 130", "exclusiveMinimum": True})
     sex = fields.String(validate=validate.OneOf(("female", "male")))
     weight_kg = fields.Float(validate=validate.Range(min=1, max=500))
     height_cm = fields.Float(validate=validate.Range(min=30, max=260))
     on_dialysis = fields.Boolean()
     smoker = fields.Boolean()
     child_pugh_class = fields.String(validate=validate.OneOf(("A", "B", "C")))
+    contact_lens_use = fields.Boolean(metadata={"description": "Wears contact lenses (SEED-004 exclusion)"})
 
 
 class MedicationInputSchema(Schema):
@@ -96,8 +123,9 @@ class MedicationInputSchema(Schema):
     unit = fields.String(validate=validate.Length(max=20))
     route = fields.String(validate=validate.Length(max=40))
     frequency = fields.String(validate=validate.Length(max=80))
-    last_dose_date = fields.Date()
+    last_dose_date = ClinicalDate()
     rxcui = fields.String(validate=validate.Length(max=20))
+    investigational = fields.Boolean(metadata={"description": "An investigational (unapproved) agent"})
 
     @validates_schema
     def _text_or_name(self, data, **_):
@@ -106,9 +134,23 @@ class MedicationInputSchema(Schema):
 
 
 class ToxicitiesSchema(Schema):
-    peripheral_neuropathy_grade = fields.Integer(validate=validate.Range(0, 5))
+    peripheral_neuropathy_grade = WholeNumber(validate=validate.Range(0, 5))
     febrile_neutropenia = fields.Boolean()
-    ocular_grade = fields.Integer(validate=validate.Range(0, 4), metadata={"description": "KVA scale"})
+    ocular_grade = WholeNumber(validate=validate.Range(0, 4), metadata={"description": "KVA scale"})
+    peripheral_neuropathy_with_pain = fields.Boolean(metadata={
+        "description": "Neuropathy with pain on clinical exam (SEED-001 grade 2 with pain)"})
+    eye_exam_date = ClinicalDate(description="Date of the last ophthalmic exam (belantamab)")
+
+
+class SerologySchema(Schema):
+    """Hepatitis B serology for the screening exclusions (SEED-001, SEED-003, SEED-004)."""
+
+    hbsag = fields.String(validate=validate.OneOf(("positive", "negative")),
+                          metadata={"description": "Hepatitis B surface antigen"})
+    anti_hbc = fields.String(validate=validate.OneOf(("positive", "negative")),
+                             metadata={"description": "Hepatitis B core antibody (total)"})
+    hbv_dna = fields.String(validate=validate.OneOf(("detectable", "undetectable")),
+                            metadata={"description": "HBV DNA; needed when HBsAg is negative and anti-HBc positive"})
 
 
 class CheckRequestSchema(Schema):
@@ -117,17 +159,40 @@ class CheckRequestSchema(Schema):
     regimen = fields.String(required=True)
     protocol = fields.String()
     mode = fields.String(load_default="dispensing", validate=validate.OneOf(("dispensing", "screening")))
-    date = fields.Date()
-    cycle = fields.Integer(validate=validate.Range(min=1))
-    day = fields.Integer(validate=validate.Range(min=1, max=42))
+    date = ClinicalDate()
+    screening_date = ClinicalDate(description="Anchor of 'of screening' windows (else date)")
+    registration_date = ClinicalDate(description="Anchor of 'before registration' windows (else date)")
+    c1d1_date = ClinicalDate(description="Anchor of 'before C1D1 / start of treatment' windows")
+    cycle = WholeNumber(validate=validate.Range(min=1, max=1000))
+    day = WholeNumber(validate=validate.Range(min=1, max=42))
     patient = fields.Nested(PatientSchema, load_default=dict)
     medications = fields.List(fields.Nested(MedicationInputSchema), load_default=list,
                               validate=validate.Length(max=200))
     medication_text = fields.String(validate=validate.Length(max=20000))
     labs = fields.Nested(LabsSchema, load_default=dict)
     current_doses = fields.Dict(keys=fields.String(), values=fields.Float(validate=validate.Range(min=0)),
-                                load_default=dict)
+                                load_default=dict,
+                                metadata={"description": "mg per dose, keyed by a drug of the regimen (others: 422)"})
     toxicities = fields.Nested(ToxicitiesSchema, load_default=dict)
+    serology = fields.Nested(SerologySchema, load_default=dict)
+
+    def __init__(self, *args, regimens: dict | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.regimens = regimens  # the knowledge base's regimens; inside a request, the app's
+
+    @validates_schema
+    def _doses_are_for_regimen_drugs(self, data, **_):
+        """A dose for a drug the regimen does not have would be silently ignored: refuse it."""
+        regimens = self.regimens
+        if regimens is None and has_app_context():
+            regimens = current_app.extensions["safetycheck"].kb.regimens
+        regimen = (regimens or {}).get(data.get("regimen"))
+        if regimen is None:
+            return  # the pipeline refuses the regimen itself
+        unknown = sorted(set(data.get("current_doses") or {}) - set(regimen["drugs"]))
+        if unknown:
+            raise ValidationError({key: [f"not a drug of regimen {regimen['id']} "
+                                         f"({', '.join(regimen['drugs'])})"] for key in unknown}, "current_doses")
 
 
 class WarningSchema(Schema):
@@ -155,6 +220,8 @@ class DoseRecommendationSchema(Schema):
     reason = fields.String()
     source = fields.Dict()
     rule_ids = fields.List(fields.String())
+    resume = fields.Dict(metadata={"description": "After a hold, where the label gives it: {mg, action} "
+                                                  "(resume | discontinue), or the rule when current_mg is unknown"})
 
 
 class CheckResponseSchema(Schema):
@@ -173,17 +240,46 @@ class CheckResponseSchema(Schema):
     protocol_flags = fields.List(fields.Dict())
 
 
+def _iso_date_or_time(value: str) -> None:
+    """A whole ISO date or date-time (nothing after it); compared as text with the stored UTC timestamps."""
+    if not (10 <= len(value) <= 35) or not value[:4].isdigit():
+        raise ValidationError("not an ISO date or date-time (YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS[.ffffff]][+HH:MM])")
+    try:
+        dt.date.fromisoformat(value) if len(value) == 10 else dt.datetime.fromisoformat(value)
+    except ValueError as err:
+        raise ValidationError("not an ISO date or date-time (YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS[.ffffff]]"
+                              "[+HH:MM])") from err
+
+
 class CheckQuerySchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
+    """GET /api/v1/checks query: unknown or repeated parameters are refused, not ignored."""
 
     verdict = fields.String(validate=validate.OneOf(("block", "review", "pass")))
-    code = fields.String(validate=validate.Regexp(r"^[A-Z0-9_]{2,60}$"))
+    code = fields.String(validate=validate.Regexp(r"^[A-Z0-9_]{2,60}$"),
+                         metadata={"description": "a warning code, matched literally"})
     reviewed = fields.Boolean()
-    since = fields.String(validate=validate.Regexp(r"^\d{4}-\d{2}-\d{2}"), metadata={"description": "ISO date/time"})
-    until = fields.String(validate=validate.Regexp(r"^\d{4}-\d{2}-\d{2}"), metadata={"description": "ISO date/time"})
+    since = fields.String(validate=_iso_date_or_time, metadata={"description": "ISO date/time"})
+    until = fields.String(validate=_iso_date_or_time, metadata={"description": "ISO date/time"})
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+    @post_load
+    def _utc_text(self, data, **_):
+        """Date-times become the stored form (UTC, microseconds) so the text comparison is a time comparison."""
+        for name in ("since", "until"):
+            value = data.get(name)
+            if value and len(value) > 10:
+                moment = dt.datetime.fromisoformat(value)
+                moment = moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+                data[name] = moment.isoformat(timespec="microseconds")
+        return data
+
+    @pre_load
+    def _each_parameter_once(self, data, **_):
+        repeated = sorted(k for k in request.args if len(request.args.getlist(k)) > 1)
+        if repeated:
+            raise ValidationError({k: ["given more than once"] for k in repeated})
+        return data
 
 
 class CheckSummarySchema(Schema):
@@ -209,7 +305,8 @@ class CheckListSchema(Schema):
 
 class ReviewRequestSchema(Schema):
     decision = fields.String(required=True, validate=validate.OneOf(("accepted", "overridden", "escalated")))
-    note = fields.String(validate=validate.Length(max=4000))
+    note = fields.String(validate=validate.Length(max=4000),
+                         metadata={"description": "required (non-blank) when decision is overridden"})
 
     @validates_schema
     def _override_needs_note(self, data, **_):

@@ -7,9 +7,14 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 
 OPS = ("<", "<=", ">", ">=")
 SEVERITIES = ("critical", "major", "moderate", "minor", "info")
-PATIENT_FIELDS = ("age_years", "sex", "weight_kg", "height_cm", "on_dialysis", "smoker", "child_pugh_class")
-TOXICITY_FIELDS = ("peripheral_neuropathy_grade", "febrile_neutropenia", "ocular_grade")
+PATIENT_FIELDS = ("age_years", "sex", "weight_kg", "height_cm", "on_dialysis", "smoker", "child_pugh_class",
+                  "contact_lens_use")
+TOXICITY_FIELDS = ("peripheral_neuropathy_grade", "peripheral_neuropathy_with_pain", "febrile_neutropenia",
+                   "ocular_grade", "eye_exam_date")
+SEROLOGY_FIELDS = ("hbsag", "anti_hbc", "hbv_dna")
+ANCHOR_FIELDS = ("registration_date", "screening_date", "c1d1_date")
 DERIVED_FIELDS = ("crcl_ml_min",)
+ROUTE_SCOPES = ("any", "systemic")  # "systemic": locally applied products (cream, eye drops...) are skipped
 
 
 class _Strict(Schema):
@@ -30,6 +35,7 @@ class ConditionSchema(_Strict):
     derived = fields.String(validate=validate.OneOf(DERIVED_FIELDS))
     patient = fields.String(validate=validate.OneOf(PATIENT_FIELDS))
     toxicity = fields.String(validate=validate.OneOf(TOXICITY_FIELDS))
+    serology = fields.String(validate=validate.OneOf(SEROLOGY_FIELDS))
     op = fields.String(validate=validate.OneOf(OPS))
     value = fields.Float()
     uln = fields.Float()
@@ -38,9 +44,9 @@ class ConditionSchema(_Strict):
 
     @validates_schema
     def _one_subject_one_test(self, data, **_):
-        subjects = [k for k in ("lab", "derived", "patient", "toxicity") if k in data]
+        subjects = [k for k in ("lab", "derived", "patient", "toxicity", "serology") if k in data]
         if len(subjects) != 1:
-            raise ValidationError("name exactly one of lab, derived, patient, toxicity")
+            raise ValidationError("name exactly one of lab, derived, patient, toxicity, serology")
         tests = [k for k in ("value", "uln", "is_", "in_") if k in data]
         if len(tests) != 1:
             raise ValidationError("give exactly one of value, uln, is, in")
@@ -132,7 +138,9 @@ class ExclusionSchema(_Strict):
     window_days = fields.Integer(validate=validate.Range(min=1))
     window_months = fields.Integer(validate=validate.Range(min=1))
     window = fields.String(validate=validate.OneOf(("ever",)))
+    routes = fields.String(validate=validate.OneOf(ROUTE_SCOPES), load_default="any")
     anchor = fields.String(required=True)
+    anchor_field = fields.String(validate=validate.OneOf(ANCHOR_FIELDS))
     code = fields.String(required=True)
     concomitant = fields.Boolean(required=True)
     text = fields.String(required=True)
@@ -153,6 +161,17 @@ class CorticosteroidLimitSchema(_Strict):
     source = fields.String(required=True, validate=validate.Length(min=1))
 
 
+class PatientCriterionSchema(_Strict):
+    """A screening exclusion on patient, toxicity or serology inputs: fires when every condition in `all` holds."""
+
+    id = fields.String(required=True)
+    code = fields.String(required=True)
+    all = fields.List(fields.Nested(ConditionSchema), required=True, validate=validate.Length(min=1))
+    text = fields.String(required=True)
+    source = fields.String(required=True, validate=validate.Length(min=1))
+    note = fields.String()
+
+
 class FlaggedSchema(_Strict):
     id = fields.String(required=True)
     text = fields.String(required=True)
@@ -169,6 +188,7 @@ class ProtocolSchema(_Strict):
     lab_criteria = fields.List(fields.Nested(LabCriterionSchema), load_default=list)
     exclusions = fields.List(fields.Nested(ExclusionSchema), load_default=list)
     corticosteroid_limit = fields.List(fields.Nested(CorticosteroidLimitSchema), load_default=list)
+    patient_criteria = fields.List(fields.Nested(PatientCriterionSchema), load_default=list)
     flagged = fields.List(fields.Nested(FlaggedSchema), load_default=list)
 
 
@@ -193,13 +213,19 @@ class InteractionRuleSchema(_Strict):
     affects = fields.String(required=True)
     unless_rule = fields.String()
     also_when_smoker = fields.Boolean(load_default=False)
+    routes = fields.String(validate=validate.OneOf(ROUTE_SCOPES), load_default="any")
     dose = fields.Dict()
     locals().update(_rule_common)
 
 
 class ProphylaxisRuleSchema(_Strict):
-    regimen_classes = fields.List(fields.String(), required=True)
+    regimen_classes = fields.List(fields.String(), load_default=list)
+    regimen_drugs = fields.List(fields.String(), load_default=list)
     needs_groups = fields.List(fields.String(), required=True)
+    modes = fields.List(fields.String(validate=validate.OneOf(("dispensing", "screening"))),
+                        load_default=lambda: ["dispensing"])
+    protocols = fields.List(fields.String(), load_default=list)
+    kind = fields.String(validate=validate.OneOf(("thrombosis", "infection")), load_default="thrombosis")
     locals().update(_rule_common)
 
 
@@ -223,9 +249,12 @@ class DoseRuleSchema(_Strict):
     any = fields.List(fields.Nested(ConditionSchema))
     cycle_start = fields.Boolean(load_default=False)
     unless_rule = fields.List(fields.String())
-    action = fields.String(required=True, validate=validate.OneOf(("hold", "reduce", "discontinue")))
+    action = fields.String(required=True, validate=validate.OneOf(
+        ("hold", "reduce", "discontinue", "not_assessed", "consider")))  # the last two only warn
     to_mg = fields.Float()
     resume = fields.String()
+    resume_mg = fields.Dict(keys=fields.String(validate=validate.OneOf(("step_mg", "min_mg"))), values=fields.Float())
+    resume_by_regimen = fields.Dict(keys=fields.String(), values=fields.String())
     locals().update(_rule_common)
 
     @validates_schema
@@ -240,6 +269,7 @@ class NeedsSchema(_Strict):
     drug = fields.String(required=True)
     labs = fields.List(fields.String(), required=True)
     patient = fields.List(fields.String(validate=validate.OneOf(PATIENT_FIELDS)), required=True)
+    any_of = fields.List(fields.List(fields.String()), load_default=list)  # one of each group must be given
     source = fields.Nested(SourceSchema, required=True)
 
 
@@ -347,6 +377,8 @@ def _cross_check(content, problems, known_drug, classes) -> None:
             check_classes(e["classes"], f"{where}: {e['id']}")
         for e in p["corticosteroid_limit"]:
             unique(e["id"], f"{where}: corticosteroid_limit {e['id']}")
+        for e in p["patient_criteria"]:
+            unique(e["id"], f"{where}: patient_criteria {e['id']}")
     interactions = content["rules/interactions.toml"]
     for kind in ("rule", "prophylaxis", "bleeding"):
         for r in interactions[kind]:
@@ -355,6 +387,10 @@ def _cross_check(content, problems, known_drug, classes) -> None:
             check_classes(r.get("classes", []) + r.get("regimen_classes", []), where)
             if "affects" in r:
                 r["affects"] = known_drug(r["affects"], where, "affects") or r["affects"]
+            if kind == "prophylaxis" and not (r["regimen_classes"] or r["regimen_drugs"]):
+                problems.add(where, "give regimen_classes or regimen_drugs")
+            r_drugs = r.get("regimen_drugs", [])
+            r_drugs[:] = [known_drug(d, where, "regimen_drugs") or d for d in r_drugs]
     dose = content["rules/dose_modifications.toml"]
     for r in dose["rule"]:
         where = f"data/rules/dose_modifications.toml: rule {r['id']}"

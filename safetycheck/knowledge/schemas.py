@@ -6,7 +6,7 @@ AUTHORITIES = ("fda", "label", "protocol", "literature")
 SYNONYM_KINDS = ("brand", "international", "abbreviation", "salt", "spelling")
 GROUPS = (
     "cyp3a", "cyp1a2", "acid_suppression", "antithrombotic", "corticosteroid",
-    "growth_factor", "vaccine", "myeloma", "regimen",
+    "growth_factor", "vaccine", "myeloma", "regimen", "investigational", "antiviral_hz",
 )
 _required = {"required": True, "validate": validate.Length(min=1)}
 

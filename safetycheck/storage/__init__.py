@@ -16,6 +16,7 @@ class SQLiteEngine:
     """One database file; BEGIN IMMEDIATE makes appends take turns across processes."""
 
     name = "sqlite"
+    position_function = "instr"  # (haystack, needle) -> 1-based position, 0 when absent
     extra_triggers: frozenset[str] = frozenset()
 
     def begin_append(self, conn, table: str) -> None:

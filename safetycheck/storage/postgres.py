@@ -70,6 +70,7 @@ class PostgresEngine:
     """Many servers, one chain: appends serialise on pg_advisory_xact_lock (released at COMMIT/ROLLBACK)."""
 
     name = "postgresql"
+    position_function = "strpos"  # (haystack, needle) -> 1-based position, 0 when absent
     extra_triggers = frozenset({"checks_no_truncate", "reviews_no_truncate", "audit_meta_no_truncate"})
 
     def begin_append(self, conn, table: str) -> None:
