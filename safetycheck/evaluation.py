@@ -73,9 +73,9 @@ def main(argv: list[str]) -> int:
 
     eval_dir = Path(argv[0]) if argv else Path("tests/eval")
     checker = Checker(load_knowledge_base(Path(argv[1]) if len(argv) > 1 else Path("data")))
-    print(f"{'set':<16}{'rows':>6}{'accuracy':>10}{'wrong drug':>12}{'abstained':>11}")
+    print(f"{'set':<24}{'rows':>6}{'accuracy':>10}{'wrong drug':>12}{'abstained':>11}")
     for s in evaluate(checker, eval_dir):
-        print(f"{s.name:<16}{s.total:>6}{s.accuracy:>10.1%}{s.wrong_rate:>12.1%}{s.abstained:>11}")
+        print(f"{s.name:<24}{s.total:>6}{s.accuracy:>10.1%}{s.wrong_rate:>12.1%}{s.abstained:>11}")
         for text, expected, got in s.wrong_rows:
             print(f"    wrong: {text!r} expected {expected} got {'+'.join(got) or '-'}")
     return 0

@@ -1,12 +1,15 @@
 """Parsed medication -> matched / ambiguous / unmatched drug, never a silent guess.
 
-Order: exact name, name without salt and dose-form words, known names inside the line, and only
-then fuzzy. Fuzzy runs on a trigram-prefiltered shortlist (a full scan of ~110k names costs
-milliseconds per name) and scores with the normalised OSA edit similarity (a transposition is one
-edit; a length difference costs in full), never `partial_ratio`, which scores omeprazole against
-esomeprazole at 100, nor `ratio`, which puts carbamazapine as near diethylcarbamazine as
-carbamazepine. A name that is itself a known drug never reaches fuzzy,
-so a look-alike is never "corrected" into its twin.
+Order: RxNorm " / " and pack strings part by part, exact name, name without salt, formulation and
+dose-form words (safetycheck.forms), known names inside the line, and only then fuzzy; a short name
+that fuzzy leaves unmatched may be rescued phonetically (metaphone) when it is the only drug in
+reach. A known drug name in the line pins the molecule: fuzzy may not move off it.
+
+Fuzzy runs on a trigram-prefiltered shortlist (a full scan of ~110k names costs milliseconds per
+name) and scores with the normalised OSA edit similarity (a transposition is one edit; a length
+difference costs in full), never `partial_ratio`, which scores omeprazole against esomeprazole at
+100, nor `ratio`, which puts carbamazapine as near diethylcarbamazine as carbamazepine. A name that
+is itself a known drug never reaches fuzzy, so a look-alike is never "corrected" into its twin.
 """
 
 import hashlib
@@ -16,22 +19,17 @@ import zipfile
 from contextlib import suppress
 from dataclasses import dataclass, field
 
+import jellyfish
 import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from . import cache as cache_files
+from .forms import SALT_WORDS, strip_forms
 from .knowledge import KnowledgeBase, NameEntry
-from .parsing import ParsedMedication
+from .parsing import ParsedMedication, parse_line
 from .text import normalize
 
-SALT_WORDS = frozenset(
-    "hydrochloride hcl hydrobromide hbr sodium potassium calcium magnesium citrate maleate mesylate "
-    "besylate tartrate bitartrate succinate fumarate sulfate sulphate bisulfate phosphate acetate "
-    "dihydrate monohydrate trihydrate anhydrous disodium dipotassium tromethamine lactate "
-    "propionate dipropionate valerate etexilate medoxomil axetil hyclate xinafoate bromide "
-    "chloride pamoate free base".split()
-)
 # Words that may stand beside a product name without naming another ingredient.
 DESCRIPTOR_WORDS = frozenset(
     "extra strength regular maximum max children's childrens infant infants junior adult adults "
@@ -42,8 +40,27 @@ FORM_WORDS = frozenset(
     "tab tabs tablet tablets cap caps capsule capsules er xr sr dr xl cr la ec odt inj injection "
     "injectable solution soln susp suspension chewable extended delayed release film coated oral "
     "auto-injector autoinjector injector pen vial syringe prefilled patch cream ointment gel drops "
-    "spray inhaler hfa powder elixir syrup liquid disintegrating otc rx generic brand".split()
+    "spray inhaler hfa powder elixir syrup liquid disintegrating otc rx generic brand "
+    # RxNorm SCD/SBD words ("0.09 MG/ACTUAT Metered Dose Inhaler", "{...} Pack [Camila 28 Day]").
+    "actuat metered dose pack inhalant topical intrauterine transdermal system".split()
 )
+# Words of a sentence around a drug name ("stopped taking omeprazole", "my prilosec").
+_FILLER_WORDS = frozenset(
+    "my his her their the a an i im i'm was were is am on off taking take takes took stopped stop "
+    "started start restarted still also currently used using uses prescribed given daily was been has had "
+    "recently previously prior home med meds medication medicine medicines of pt patient reports "
+    "antibiotic".split()
+)
+_NEGATION_WORDS = frozenset(
+    "no not non never without avoid avoidance allergy allergies allergic intolerance intolerant denies deny "
+    "nkda nka contraindicated".split()
+)
+_WITH = re.compile(r"\bwith\b|\bw/", re.I)
+_DAY_PACK = re.compile(r"\b\d+ day(?: pack)?\b")
+# An RxNorm clinical/branded drug string with " / " between ingredients, or a pack.
+_RXNORM_MULTI = re.compile(r"\d\s*(?:MG|MCG|ML|UNT|ACTUAT|MEQ|%)\S*\s/\s|^\s*\{", re.I)
+_PACK_COUNT = re.compile(r"\b\d+\s*\(|[(){}]|\bpack\b", re.I)
+_INERT = frozenset({"inert ingredients", "inert ingredient", "inert"})
 
 
 
@@ -78,6 +95,10 @@ class MatchResult:
         return self.best.ingredients if self.best and self.status == "matched" else ()
 
 
+# Phonetic rescue: the sound-alike must keep this much of the spelling (OSA similarity, 0-100);
+# any other drug of the same sound spelt at least PHONETIC_REACH alike blocks it.
+PHONETIC_FLOOR = 70.0
+PHONETIC_REACH = 50.0
 # Grams shared by more names than this are left out of the shortlist count.
 COMMON_GRAM = 5000
 # Bump when the index cache file's layout changes (edits to this module invalidate it anyway).
@@ -154,6 +175,7 @@ class Matcher:
         self.keys = [k for k in kb.names if len(k) >= 3]
         # Building the index takes most of a second; cache_dir (optional) keeps it across starts.
         self.postings = _index(self.keys, kb.version, cache_dir)
+        self._sound_index: dict[str, tuple[str, ...]] | None = None
         self.lengths = np.fromiter((len(k) for k in self.keys), dtype=np.int32, count=len(self.keys))
 
     # -- exact ---------------------------------------------------------------------------------
@@ -162,7 +184,7 @@ class Matcher:
         return self.kb.names.get(name)
 
     def _stripped(self, key: str) -> str:
-        words = [w for w in key.split() if w not in SALT_WORDS and w not in FORM_WORDS]
+        words = [w for w in strip_forms(_DAY_PACK.sub(" ", key)).split() if w not in FORM_WORDS]
         return " ".join(words)
 
     def _spans(self, key: str) -> list[tuple[str, NameEntry]]:
@@ -215,7 +237,11 @@ class Matcher:
                 by_drug[entry.ingredients] = Candidate(entry.ingredients, name, 100 * score)
         return sorted(by_drug.values(), key=lambda c: (-c.score, c.generic))
 
-    def _decide(self, candidates: list[Candidate]) -> MatchResult:
+    def _decide(self, candidates: list[Candidate], key: str = "") -> MatchResult:
+        if not candidates or candidates[0].score < self.cutoff:
+            phonetic = self._phonetic(key, candidates)
+            if phonetic:
+                return phonetic
         if not candidates or candidates[0].score < self.cutoff:
             return MatchResult("unmatched", candidates=tuple(candidates[:5]))
         best = candidates[0]
@@ -227,7 +253,44 @@ class Matcher:
                   or (set(c.ingredients) & lookalikes and c.score >= self.cutoff - self.margin)]
         if rivals:
             return MatchResult("ambiguous", candidates=(best, *rivals))
-        return MatchResult("matched", "fuzzy", best)
+        # The runners-up are the competitors the match beat (explainability).
+        return MatchResult("matched", "fuzzy", best, tuple(candidates[1:3]))
+
+    def _phonetic(self, key: str, candidates: list[Candidate]) -> MatchResult | None:
+        """A short misspelling ("sipro", "xanex") that sounds like exactly one drug, no other in reach.
+
+        The metaphone keys (jellyfish) must be equal; every drug of that sound, and every candidate
+        the fuzzy search found, must be that one drug. Otherwise: no acceptance.
+        """
+        if not key or " " in key or not self.min_fuzzy_length <= len(key) <= 10 \
+                or any(ch.isdigit() for ch in key):
+            return None
+        # Names of the same sound that are also spelt within reach (half the letters or more in
+        # place); "sancuso" sounds like "zanax" but is no competitor for it, "xanax" is.
+        scored = sorted(((100 * OSA.normalized_similarity(key, n), n) for n in self._sounds().get(
+            jellyfish.metaphone(key), ())), reverse=True)
+        near = [(score, n) for score, n in scored if score >= PHONETIC_REACH]
+        drugs = {self.kb.names[n].ingredients for _, n in near} | {c.ingredients for c in candidates}
+        if len(drugs) != 1 or not near or near[0][0] < PHONETIC_FLOOR:
+            return None
+        score, name = near[0]
+        beaten = tuple(Candidate(self.kb.names[n].ingredients, n, sc) for sc, n in scored
+                       if self.kb.names[n].ingredients not in drugs)[:2]
+        return MatchResult("matched", "phonetic", Candidate(self.kb.names[name].ingredients, name, score), beaten)
+
+    def _sounds(self) -> dict[str, tuple[str, ...]]:
+        """metaphone -> one-word drug names (built on first use: ~50 ms)."""
+        if self._sound_index is None:
+            index: dict[str, list[str]] = {}
+            for name, entry in self.kb.names.items():
+                # Names, never codes or abbreviations ("ddvp", dichlorvos, is not "DDAVP").
+                if " " in name or not self.min_fuzzy_length <= len(name) <= 12 \
+                        or entry.via not in ("exact", "brand", "synonym") or not entry.ingredients \
+                        or not set(name) & set("aeiou") or not name.isalpha():
+                    continue
+                index.setdefault(jellyfish.metaphone(name), []).append(name)
+            self._sound_index = {k: tuple(v) for k, v in index.items()}
+        return self._sound_index
 
     # -- entry point ---------------------------------------------------------------------------
     def _from_entry(self, entry: NameEntry, key: str, via: str | None = None) -> MatchResult:
@@ -276,24 +339,105 @@ class Matcher:
             ingredients = tuple(sorted({i for _, e in spans for i in e.ingredients}))
             via = spans[0][1].via if len(spans) == 1 else "synonym"
             return MatchResult("matched", via, Candidate(ingredients, " + ".join(s for s, _ in spans), 100.0))
+        if spans:
+            # A known drug name sits in the line beside words we cannot read. Fuzzy may read the
+            # whole ("insulin glargin"), but never jump to another molecule ("doxorubicin liposomal"
+            # is not "daunorubicin liposomal"); else find that drug when the rest is not another drug.
+            fuzzy = self._decide(self.fuzzy(stripped), stripped) \
+                if len(stripped.replace(" ", "")) >= self.min_fuzzy_length else MatchResult("unmatched")
+            if fuzzy.status == "matched" and all(
+                    f" {span} " in f" {fuzzy.best.matched_name} " or set(entry.ingredients) & set(fuzzy.ingredients)
+                    for span, entry in spans):
+                return fuzzy
+            return self._in_text(stripped, spans)
         if len(stripped.replace(" ", "")) < self.min_fuzzy_length:
             return MatchResult("unmatched")
-        return self._decide(self.fuzzy(stripped))
+        return self._decide(self.fuzzy(stripped), stripped)
+
+    def _in_text(self, key: str, spans: list[tuple[str, NameEntry]]) -> MatchResult:
+        """One drug named inside other words ("my prilosec"); unmatched/ambiguous when any doubt."""
+        drugs = {e.ingredients for _, e in spans}
+        if len(drugs) != 1:
+            return MatchResult("unmatched")
+        covered = {w for span, _ in spans for w in span.split()}
+        strong = all(e.via in ("exact", "brand") for _, e in spans)
+        for word in key.split():
+            if word in _NEGATION_WORDS:
+                return MatchResult("unmatched")  # "no aspirin", "penicillin allergy": not taken
+            if word in covered or word in _FILLER_WORDS or word in DESCRIPTOR_WORDS \
+                    or word.replace(".", "").isdigit():
+                continue
+            own = self.lookup(word)
+            if own and own.via == "class_term":
+                continue  # "antibiotic ciprofloxacin": a class word, not another drug
+            if not strong or own:
+                # Beside a weak name (a code, a synonym like "alcohol") or another name: do not pick.
+                return MatchResult("unmatched")
+            near = [c for c in self.fuzzy(word) if c.score >= self.cutoff - self.margin
+                    and self.kb.names[c.matched_name].via != "class_term"] if len(word) >= 4 else []
+            if any(c.ingredients not in drugs for c in near):
+                # Another word in the line reads like another drug: do not pick.
+                return MatchResult("ambiguous", candidates=tuple(near[:4]))
+        span, entry = spans[0]
+        return MatchResult("matched", "in_text", Candidate(entry.ingredients, span, 100.0))
+
+    def _rxnorm(self, text: str, brands: tuple[str, ...]) -> MatchResult | None:
+        """RxNorm multi-ingredient strings and packs: every ' / ' part must be a drug."""
+        if not _RXNORM_MULTI.search(text):
+            return None
+        body = _PACK_COUNT.sub(" ", re.sub(r"\[[^\]]*\]", " ", text))
+        names = []
+        for part in re.split(r"\s/\s", body):
+            name = normalize(parse_line(part).name)
+            if name and name not in _INERT and name not in names:
+                names.append(name)
+        if len(names) < 1:
+            return None
+        results = [self._single(n) for n in names]
+        if any(r.status != "matched" for r in results):
+            return MatchResult("unmatched") if not any(r.status == "ambiguous" for r in results) else \
+                MatchResult("ambiguous", candidates=tuple(c for r in results for c in r.candidates))
+        ingredients = tuple(sorted({i for r in results for i in r.ingredients}))
+        via = "fuzzy" if any(r.via == "fuzzy" for r in results) else "synonym" if len(results) > 1 else results[0].via
+        for brand in brands:
+            entry = self.lookup(self._stripped(normalize(brand)) or normalize(brand))
+            words = {w for i in ingredients for w in i.split()}
+            if entry and entry.via not in ("ambiguous", "class_term") and entry.ingredients != ingredients \
+                    and not any(set(i.split()) & words for i in entry.ingredients):
+                # "[Brand]" names other ingredients than the clinical drug string: never pick one.
+                return MatchResult("ambiguous", candidates=(
+                    Candidate(ingredients, " + ".join(names), 100.0),
+                    Candidate(entry.ingredients, normalize(brand), 100.0)))
+        score = min(r.best.score for r in results)
+        return MatchResult("matched", via, Candidate(ingredients, " + ".join(names), score))
 
     def match(self, parsed: ParsedMedication) -> MatchResult:
         """Match one parsed medication."""
+        rxnorm = self._rxnorm(parsed.text, parsed.other_names) if " / " in parsed.text or "{" in parsed.text \
+            else None
+        if rxnorm:
+            return rxnorm
         names = [normalize(n) for n in (parsed.name, *parsed.other_names)]
         names = [n for n in names if n]
-        if not names:
-            return MatchResult("unmatched")
+        if names and _WITH.search(parsed.text) and not _WITH.search(parsed.name):
+            # "Tylenol with codeine 300/30": the parser stops the name at "with".
+            joined = self.match(parse_line(_WITH.sub(" + ", parsed.text)))
+            if joined.status == "matched":
+                return joined
         for key in names:
             exact = self._exact(key)
-            if exact:
+            if exact and exact.status != "unmatched":
                 return exact
+        if not names:
+            # Nothing read as a name ("oral contraceptives" starts with a route, "stopped taking
+            # omeprazole" with a stop word): the whole line, then a drug inside it.
+            whole = normalize(re.sub(r"\[[^\]]*\]", " ", parsed.text))
+            return (self._exact(whole) if whole else None) or self._from_text(parsed.text)
         key = names[0]
         parts = [p for p in _PART_SEPARATORS.split(key) if p]
         if len(parts) < 2:
-            return self._single(key, exact_tried=True)
+            result = self._single(key, exact_tried=True)
+            return result if result.status != "unmatched" or not parsed.text else self._from_text(parsed.text)
         # "piperacilin/tazobactam", "hydrocodone + acetaminophen": every part must be a drug.
         results = [self._single(p) for p in parts]
         if any(r.status == "ambiguous" for r in results):
@@ -304,3 +448,17 @@ class Matcher:
         via = "fuzzy" if any(r.via == "fuzzy" for r in results) else "synonym"
         score = min(r.best.score for r in results)
         return MatchResult("matched", via, Candidate(ingredients, " + ".join(parts), score))
+
+    def _from_text(self, text: str) -> MatchResult:
+        """The whole line, when the parsed name found nothing: one known drug among other words."""
+        whole = normalize(re.sub(r"\[[^\]]*\]", " ", text))
+        exact = self._exact(whole) if whole else None
+        if exact:
+            return exact  # "contraceptives, oral": the parsed name stopped at a route word
+        key = self._stripped(whole)
+        if not key or _PART_SEPARATORS.search(key):
+            return MatchResult("unmatched")
+        spans = [(s, e) for s, e in self._spans(key) if e.via not in ("ambiguous", "class_term")]
+        if not spans:
+            return MatchResult("unmatched")
+        return self._in_text(key, spans)

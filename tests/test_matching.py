@@ -142,3 +142,125 @@ def test_oral_contraceptives_stay_checkable(checker):
     result = checker.match_texts(["birth control pill daily"])[0]
     assert result.match.ingredients == ("contraceptives oral",)
     assert "CYP1A2_MODERATE_INHIBITOR" in result.classes
+
+
+# -- issue 8: formulations, names in text, RxNorm strings, phonetic rescue ----------------------
+
+@pytest.mark.parametrize(
+    ("text", "ingredients"),
+    [
+        # Hand-written from the FDA label titles and issue 8's wrong-drug shapes.
+        ("doxorubicin liposomal", ("doxorubicin",)),  # was daunorubicin liposomal
+        ("doxorubicin hydrochloride liposome injection", ("doxorubicin",)),
+        ("Doxil", ("doxorubicin",)),
+        ("Anacin", ("aspirin", "caffeine")),  # was Anacin-3 (acetaminophen)
+        ("Decadron", ("dexamethasone",)),
+        ("dexamethasone acetate", ("dexamethasone",)),
+        ("heparin sodium, porcine", ("heparin",)),
+        ("cycloSPORINE, modified", ("cyclosporine",)),
+        ("levonorgestrel Intrauterine System", ("levonorgestrel",)),
+        ("omeprazole (USP) 20 mg", ("omeprazole",)),
+    ],
+)
+def test_formulations_carry_the_base_molecule(checker, text, ingredients):
+    result = match(checker, text)
+    assert (result.status, result.ingredients) == ("matched", ingredients)
+    assert result.via != "fuzzy"
+
+
+def test_dexamethasone_ester_carries_dexamethasone_classes(checker):
+    plain = checker.match_texts(["dexamethasone 40 mg"])[0]
+    for text in ("dexamethasone acetate 8 mg", "dexamethasone sodium phosphate 4 mg"):
+        ester = checker.match_texts([text])[0]
+        assert ester.match.ingredients == ("dexamethasone",)
+        assert ester.classes == plain.classes
+        assert "SYSTEMIC_CORTICOSTEROID" in ester.classes
+
+
+def test_formulation_word_never_lets_fuzzy_jump_molecules(checker):
+    # The vocabulary lists "daunorubicin liposomal" but not "doxorubicin liposomal": the string is
+    # one letter pair away, yet another anthracycline. The formulation word is dropped first.
+    assert match(checker, "daunorubicin liposomal").ingredients == ("daunorubicin",)
+    assert match(checker, "doxorubicin liposomal 20 mg").ingredients == ("doxorubicin",)
+    misspelt = match(checker, "doxorubicn liposomal")
+    assert misspelt.ingredients == ("doxorubicin",)
+    assert [c.generic for c in misspelt.candidates] == ["aldoxorubicin"]  # the competitor it beat
+
+
+@pytest.mark.parametrize(
+    ("text", "status", "ingredients"),
+    [
+        ("stopped taking omeprazole", "matched", ("omeprazole",)),
+        ("antibiotic ciprofloxacin", "matched", ("ciprofloxacin",)),
+        ("my prilosec", "matched", ("omeprazole",)),
+        ("no aspirin", "unmatched", ()),
+        ("penicillin allergy", "unmatched", ()),
+        ("alcohol avoidance counseling", "unmatched", ()),
+    ],
+)
+def test_drug_names_inside_other_words(checker, text, status, ingredients):
+    result = match(checker, text)
+    assert (result.status, result.ingredients) == (status, ingredients)
+    if status == "matched":
+        assert result.via == "in_text"
+
+
+@pytest.mark.parametrize(
+    ("text", "ingredients"),
+    [
+        ("fluticasone propionate 0.044 MG/ACTUAT / salmeterol 0.021 MG/ACTUAT Metered Dose Inhaler",
+         ("fluticasone", "salmeterol")),
+        ("{21 (ethinyl estradiol 0.035 MG / norgestimate 0.25 MG Oral Tablet) / "
+         "7 (inert ingredients 1 MG Oral Tablet) } Pack [Sprintec 28 Day]", ("ethinyl estradiol", "norgestimate")),
+        ("{28 (norethindrone 0.35 MG Oral Tablet) } Pack [Camila 28 Day]", ("norethindrone",)),
+        ("NDA020503 200 ACTUAT Albuterol 0.09 MG/ACTUAT Metered Dose Inhaler", ("albuterol",)),
+        ("Acetaminophen 325 MG / Hydrocodone Bitartrate 5 MG Oral Tablet", ("acetaminophen", "hydrocodone")),
+    ],
+)
+def test_rxnorm_strings(checker, text, ingredients):
+    result = match(checker, text)
+    assert (result.status, result.ingredients) == ("matched", ingredients)
+
+
+def test_rxnorm_brand_naming_other_ingredients_is_ambiguous(checker):
+    result = match(checker, "Acetaminophen 325 MG / Hydrocodone Bitartrate 5 MG Oral Tablet [Eliquis]")
+    assert result.status == "ambiguous"
+
+
+def test_phonetic_rescue_only_when_no_other_drug_is_in_reach(checker):
+    sipro = match(checker, "sipro")
+    assert (sipro.status, sipro.via, sipro.ingredients) == ("matched", "phonetic", ("ciprofloxacin",))
+    assert sipro.best.matched_name == "cipro"
+    # "dilatin": Dilantin (phenytoin) and dinatin (hispidulin) are both in reach -> never a pick.
+    assert match(checker, "dilatin").status == "ambiguous"
+    # A code, not a drug name, never anchors a phonetic match ("DDVAP" is not dichlorvos' DDVP).
+    assert match(checker, "DDVAP").status != "matched"
+    # Same sound, spelt far apart: named as the competitor beaten, not a block.
+    zanax = match(checker, "zanax")
+    assert (zanax.via, zanax.ingredients) == ("phonetic", ("alprazolam",))
+    assert [c.matched_name for c in zanax.candidates] == ["sancuso"]
+    # A nutrition shake sounds like glycerin but keeps too little of its spelling.
+    assert match(checker, "GLUCERNA").status == "unmatched"
+
+
+
+
+@pytest.mark.parametrize(
+    ("text", "ingredients"),
+    [
+        ("tylenol with codeine", ("acetaminophen", "codeine")),
+        ("hydrocodone with acetaminophen 5/325", ("acetaminophen", "hydrocodone")),
+        ("lopinavir/ritonavir 400/100 mg BID", ("lopinavir", "ritonavir")),
+        ("lopinavir and ritonavir", ("lopinavir", "ritonavir")),
+        ("contraceptives, oral", ("contraceptives oral",)),
+        ("metformin with meals", ("metformin",)),
+    ],
+)
+def test_every_ingredient_of_a_combination_is_kept(checker, text, ingredients):
+    result = match(checker, text)
+    assert (result.status, result.ingredients) == ("matched", ingredients)
+
+
+def test_ritonavir_classes_reach_a_vocabulary_combination_name(checker):
+    result = checker.match_texts(["lopinavir/ritonavir 400/100 mg BID"])[0]
+    assert "CYP3A_STRONG_INHIBITOR" in result.classes

@@ -79,6 +79,36 @@ def _vocabulary_entry(entry) -> NameEntry:
     return NameEntry(entry.ingredients, via, "vocabulary")
 
 
+def _one_generic(names: dict, generics: set, name: str) -> str | None:
+    """The one generic a name means ("paracetamol" -> acetaminophen), else None."""
+    if name in generics:
+        return name
+    entry = names.get(name)
+    ok = entry and len(entry.ingredients) == 1 and entry.via in ("exact", "synonym", "brand")
+    return entry.ingredients[0] if ok and entry.ingredients[0] in generics else None
+
+
+def _split_combination_generics(names: dict, generics: set, memberships) -> None:
+    """Vocabulary generics that are combinations ("lopinavir/ritonavir") mean their parts.
+
+    Otherwise ritonavir's classes vanish behind a name of its own. A combination that carries a
+    class row of its own (FDA-T1 'lumacaftor and ivacaftor') stays as it is.
+    """
+    split: dict[str, tuple[str, ...]] = {}
+    for generic in list(generics):
+        if generic in memberships or not vocabulary.COMBINATION_SPLIT.search(generic):
+            continue
+        parts = [_one_generic(names, generics, normalize(p))
+                 for p in vocabulary.COMBINATION_SPLIT.split(generic) if p.strip()]
+        if len(parts) > 1 and all(p and p not in split for p in parts):
+            split[generic] = tuple(sorted(set(parts)))
+    for key, entry in list(names.items()):
+        if entry.origin == "vocabulary" and set(entry.ingredients) & split.keys():
+            ingredients = tuple(sorted({r for i in entry.ingredients for r in split.get(i, (i,))}))
+            names[key] = NameEntry(ingredients, entry.via if entry.via != "exact" else "synonym", entry.origin)
+    generics.difference_update(split)
+
+
 def load_knowledge_base(data_dir, vocab=None) -> KnowledgeBase:
     """Load data_dir (normally the repo's data/) over the open vocabulary; raise DataFileError."""
     data_dir = Path(data_dir)
@@ -204,6 +234,8 @@ def load_knowledge_base(data_dir, vocab=None) -> KnowledgeBase:
         seen[key] = where
         memberships[drug].append(Membership(drug, row["class_"], row["authority"], row["scope"],
                                             row.get("factor"), row["source"], row["note"]))
+
+    _split_combination_generics(names, generics, memberships)
 
     lookalikes: dict[str, set[str]] = defaultdict(set)
     for where, row in rows["lookalikes.csv"]:

@@ -19,7 +19,8 @@ from functools import cache, lru_cache
 from importlib import metadata
 
 from .. import cache as cache_files
-from .. import text
+from .. import forms, text
+from ..forms import base_molecule
 from ..text import normalize
 
 DISTRIBUTION = "drug-named-entity-recognition"
@@ -31,6 +32,7 @@ CACHE_FILE = "vocabulary.json"
 # Biosimilar / biologic suffixes the FDA appends (isatuximab-irfc, filgrastim-sndz).
 _BIOLOGIC_SUFFIX = re.compile(r"^(?P<base>[a-z][a-z ]+[a-z])-[a-z]{4}$")
 _COMBINATION_SPLIT = re.compile(r"\s*(?:/|,\s*and\s+|,\s*|\s+and\s+)\s*")
+COMBINATION_SPLIT = _COMBINATION_SPLIT
 
 
 class _PlainUnpickler(pickle.Unpickler):
@@ -88,7 +90,7 @@ def _load(path: str, version: str, cache_dir: str | None) -> Vocabulary:
     key = ""
     if cache_dir:
         # The file's hash, not its path or mtime: a reinstall of the same version reuses the cache.
-        code = cache_files.source_digest(__file__, text.__file__)
+        code = cache_files.source_digest(__file__, text.__file__, forms.__file__)
         key = f"vocabulary:{CACHE_FORMAT}:{sha256}:{version}:{code}"
         payload = cache_files.read(cache_dir, CACHE_FILE, key)
         if payload is not None:
@@ -165,12 +167,15 @@ def _build(data: dict, version: str, sha256: str) -> Vocabulary:
     def ingredients_of(canonical: str) -> tuple[str, ...]:
         name = _canonical(canonical)
         if name in canonicals and not _COMBINATION_SPLIT.search(name):
-            return (name,)
+            # A salt, ester or formulation (dexamethasone acetate, doxorubicin lipid complex) is
+            # its molecule: the molecule's classes and interactions must apply to it.
+            return (base_molecule(name, canonicals) or name,)
         parts = [_canonical(p) for p in _COMBINATION_SPLIT.split(name) if p]
+        parts = [base_molecule(p, canonicals) or p for p in parts]
         # Split a combination only when every part is itself a known drug.
         if len(parts) > 1 and all(p in canonicals for p in parts):
             return tuple(sorted(set(parts)))
-        return (name,)
+        return (base_molecule(name, canonicals) or name,)
 
     names: dict[str, VocabularyEntry] = {}
     for variant, targets in data["drug_variant_to_canonical"].items():
@@ -178,8 +183,10 @@ def _build(data: dict, version: str, sha256: str) -> Vocabulary:
         if not key:
             continue
         if key in canonicals:
-            # A generic's own name means that generic, whatever else the file lists under it.
-            names[key] = VocabularyEntry((key,), True, False, is_class_term=key in class_terms)
+            # A generic's own name means that generic, whatever else the file lists under it;
+            # a salt or formulation generic means its molecule.
+            base = base_molecule(key, canonicals)
+            names[key] = VocabularyEntry((base or key,), base is None, False, is_class_term=key in class_terms)
             continue
         meanings = tuple(sorted({ingredients_of(t) for t in targets}))
         previous = names.get(key)
