@@ -40,13 +40,14 @@ run: install $(SECRET_KEY_FILE)
 
 test: install
 	scripts/install-browser.sh
-	$(VENV)/bin/ruff check safetycheck tests bench migrations wsgi.py
+	$(VENV)/bin/ruff check safetycheck tests bench migrations scripts wsgi.py
 	$(PY) -m pytest
 
 bench: install
 	$(PY) bench/bench.py
 	$(PY) bench/http_bench.py
 	$(PY) bench/web_bench.py
+	$(PY) bench/pg_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

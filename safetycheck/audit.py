@@ -3,12 +3,12 @@
 import csv
 import hashlib
 import json
-import sqlite3
 import threading
 import uuid
 from datetime import UTC, datetime
 
 from .seal import TABLES, SealError
+from .storage import engine_of
 
 _WRITE_LOCK = threading.Lock()
 
@@ -92,21 +92,23 @@ def _append(db, table: str, row: dict, fields: tuple[str, ...]) -> None:
     # One writer per process at a time: threads queue here instead of in SQLite's busy handler, whose
     # backoff sleeps (up to 100 ms a try) gave threaded workers a long tail. Processes still meet in SQLite.
     with _WRITE_LOCK:
-        _append_locked(conn, seal, db_id, check_file, table, row, fields)
+        _append_locked(engine_of(db), conn, seal, db_id, check_file, table, row, fields)
 
 
-def _append_locked(conn, seal, db_id, check_file, table, row, fields) -> None:
-    """Insert the keyed row in an IMMEDIATE transaction, check the file is still ours, commit, move the anchor."""
-    conn.execute("BEGIN IMMEDIATE")
+def _append_locked(engine, conn, seal, db_id, check_file, table, row, fields) -> None:
+    """Insert the keyed row in a transaction that holds the chain, check the file is still ours, commit, move the
+    anchor."""
+    engine.begin_append(conn, table)  # SQLite: BEGIN IMMEDIATE; PostgreSQL: the chain's advisory lock
     try:
         last = conn.execute(f"SELECT seq, row_hash FROM {table} ORDER BY seq DESC LIMIT 1").fetchone()
         seal.check_head(db_id, table, last[0] if last else None, last[1] if last else None)
+        seq = last[0] + 1 if last else 1  # given, not generated: a PostgreSQL sequence leaves gaps on rollback
         row["prev_hash"] = last[1] if last else GENESIS
         row["row_hash"] = row_hash(row, fields, seal)
         row["key_id"] = seal.key_id
-        columns = ", ".join(row)
-        cursor = conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * len(row))})",
-                              list(row.values()))
+        columns = ", ".join(["seq", *row])
+        conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * (len(row) + 1))})",
+                     [seq, *row.values()])
         if check_file is not None:
             check_file()  # the file deleted or replaced under us: the row would vanish, so nothing is answered
         conn.execute("COMMIT")
@@ -114,7 +116,7 @@ def _append_locked(conn, seal, db_id, check_file, table, row, fields) -> None:
         if conn.in_transaction:  # SQLite already rolled back on some errors (SQLITE_FULL): keep the real one
             conn.execute("ROLLBACK")
         raise
-    seal.advance(db_id, table, cursor.lastrowid, row["row_hash"])
+    seal.advance(db_id, table, seq, row["row_hash"])
 
 
 def record_check(db, *, channel: str, api_client: str, request: dict, response: dict,
@@ -136,9 +138,9 @@ def record_check(db, *, channel: str, api_client: str, request: dict, response: 
     }
     try:
         _append(db, "checks", row, CHECK_FIELDS)
-    except sqlite3.IntegrityError as err:
+    except Exception as err:
         # A concurrent request with the same key was stored first: answer as it did, or refuse another body.
-        if idempotency_key and "idempotency_key" in str(err):
+        if idempotency_key and engine_of(db).is_idempotency_clash(err):
             stored = find_idempotent(db, api_client, idempotency_key, request_hash)
             if stored is not None:
                 return stored
@@ -185,7 +187,7 @@ def list_checks(db, *, verdict=None, code=None, reviewed=None, since=None, until
         where.append("verdict = ?")
         params.append(verdict)
     if code:
-        where.append("instr(' ' || codes || ' ', ?) > 0")  # literal: LIKE would take _ and % as wildcards
+        where.append(f"{engine_of(db).position_function}(' ' || codes || ' ', ?) > 0")  # literal, unlike LIKE
         params.append(f" {code} ")
     if reviewed is not None:
         where.append(("" if reviewed else "NOT ")
@@ -209,8 +211,8 @@ def list_checks(db, *, verdict=None, code=None, reviewed=None, since=None, until
 def verify(db, seal, exported_anchor: str | None = None) -> tuple[list[str], list[str]]:
     """Check triggers, database id, both keyed chains and their ends against the anchor(s): (problems, notes)."""
     problems, notes = [], []
-    present = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall()}
-    for name in sorted(APPEND_ONLY_TRIGGERS - present):
+    present = engine_of(db).trigger_names(db)
+    for name in sorted((APPEND_ONLY_TRIGGERS | engine_of(db).extra_triggers) - present):
         problems.append(f"append-only trigger {name} was dropped")
     try:
         db_id = database_id(db)

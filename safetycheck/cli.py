@@ -8,7 +8,7 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
 from . import audit
-from .db import connect
+from .db import open_existing
 from .errors import StoreUnavailable
 from .seal import SealError
 
@@ -18,7 +18,7 @@ audit_group = AppGroup("audit", help="Audit-store commands.")
 def _open_existing():
     """The configured database, never created: a missing file is a clear error (exit 2)."""
     try:
-        return connect(current_app.config["DATABASE"], create=False)
+        return open_existing(current_app.config["DATABASE"])
     except StoreUnavailable as err:
         click.echo(f"FAIL {err}", err=True)
         sys.exit(2)

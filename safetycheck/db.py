@@ -15,6 +15,7 @@ from sqlite_utils import Database
 from .audit import database_id
 from .errors import StoreUnavailable
 from .seal import Seal, SealError, load_key
+from .storage import is_postgres
 
 OWNER_ONLY = 0o600
 
@@ -68,7 +69,25 @@ def seal_for(app) -> Seal:
     folder = Path(app.config.get("INSTANCE_PATH") or app.instance_path)
     key_file = Path(app.config.get("AUDIT_KEY_FILE") or folder / "audit_key")
     key = load_key(app.config.get("AUDIT_KEY") or None, key_file)
-    return Seal(key, app.config.get("AUDIT_ANCHOR") or f"{app.config['DATABASE']}.anchor")
+    if is_postgres(app.config["DATABASE"]):
+        from .storage.postgres import anchor_default
+
+        default_anchor = anchor_default(str(folder), app.config["DATABASE"])  # one anchor per server
+    else:
+        default_anchor = f"{app.config['DATABASE']}.anchor"
+    return Seal(key, app.config.get("AUDIT_ANCHOR") or default_anchor)
+
+
+def open_existing(path: str):
+    """A read connection to an existing audit database of either engine (never created)."""
+    if is_postgres(path):
+        from .storage import postgres
+
+        try:
+            return postgres.connect(path)
+        except Exception as err:  # noqa: BLE001 - psycopg.Error, a bad URL: the store is not there
+            raise StoreUnavailable(f"the PostgreSQL audit database cannot be opened: {err}") from err
+    return connect(path, create=False)
 
 
 def open_audit(path: str, seal: Seal, create: bool = False, identity: tuple[int, int] | None = None) -> Database:
@@ -76,6 +95,11 @@ def open_audit(path: str, seal: Seal, create: bool = False, identity: tuple[int,
 
     `identity` is the (device, inode) the process first saw: a file swapped in since is refused, not adopted.
     """
+    if is_postgres(path):
+        Path(seal.anchor_path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # this server's anchor
+        db = open_existing(path)
+        db.seal, db.identity, db.check_file = seal, None, (lambda: None)
+        return db
     try:
         db = connect(path, create=create)
         identity = identity or file_identity(path)
@@ -107,6 +131,10 @@ def load_migrations(path: str):
 
 def apply_migrations(db_path: str, migrations_path: str) -> list[str]:
     """Apply pending migrations; return their names."""
+    if is_postgres(db_path):
+        from .storage import postgres
+
+        return postgres.apply(db_path, migrations_path)
     db = connect(db_path)
     try:
         migrations = load_migrations(migrations_path)
@@ -119,6 +147,10 @@ def apply_migrations(db_path: str, migrations_path: str) -> list[str]:
 
 def pending_migrations(db_path: str, migrations_path: str) -> list[str]:
     """Names of migrations not yet applied (read-only; a missing database is an error, never created)."""
+    if is_postgres(db_path):
+        from .storage import postgres
+
+        return postgres.pending(db_path, migrations_path)
     db = connect(db_path, create=False)
     try:
         return [m.name for m in load_migrations(migrations_path).pending(db)]
@@ -142,6 +174,9 @@ def get_db() -> Database:
     if pool is None:
         pool = _local.pool = {}
     db = pool.get(key)
+    if db is not None and getattr(db.conn, "broken", False):  # PostgreSQL restarted or the link dropped
+        pool.pop(key, None).conn.close()
+        db = None
     if db is None:
         db = open_audit(path, current_app.extensions["safetycheck_seal"], identity=_identities.get(key))
         _identities.setdefault(key, db.identity)
@@ -180,6 +215,10 @@ def init_app(app) -> None:
 
 def readiness(path: str, migrations_path: str, min_free_bytes: int) -> str | None:
     """Why this process cannot take checks now (None: ready). Never creates the database; never waits long."""
+    if is_postgres(path):
+        from .storage import postgres
+
+        return postgres.readiness(get_db(), migrations_path, path)
     pending = pending_migrations(path, migrations_path)
     if pending:
         return f"run flask --app wsgi db migrate (pending: {', '.join(pending)})"

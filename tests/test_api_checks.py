@@ -2,7 +2,9 @@
 
 import pytest
 
-from .conftest import keyed_client
+from .conftest import BOTH_ENGINES, keyed_client
+
+ENGINES = BOTH_ENGINES  # tests using the `app` fixture run on SQLite and on PostgreSQL
 
 BASE = {
     "regimen": "ipd", "mode": "dispensing", "date": "2026-11-22", "cycle": 2, "day": 8,

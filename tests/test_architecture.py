@@ -8,7 +8,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "safetycheck"
 ADAPTERS = {"app.py", "__init__.py", "db.py", "audit.py", "auth.py", "cli.py", "__main__.py", "error_pages.py",
             "users.py"}
-ADAPTER_DIRS = {"api", "web", "review", "cdshooks"}
+# storage: the audit-store engines (database code by design)
+ADAPTER_DIRS = {"api", "web", "review", "cdshooks", "storage"}
 FORBIDDEN = {"flask", "flask_smorest", "sqlite3", "sqlite_utils", "werkzeug", "gunicorn"}
 
 

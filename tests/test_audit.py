@@ -13,8 +13,10 @@ from safetycheck import audit
 from safetycheck.db import connect
 from safetycheck.seal import SealError
 
-from .conftest import keyed_client, make_app
+from .conftest import BOTH_ENGINES, keyed_client, make_app, raw_sql
 from .test_api_checks import BASE
+
+ENGINES = BOTH_ENGINES  # every test here runs on SQLite and on PostgreSQL unless marked sqlite_only
 
 
 def post_check(client, body=None, **headers):
@@ -22,8 +24,11 @@ def post_check(client, body=None, **headers):
 
 
 def rows(app, table="checks"):
-    with sqlite3.connect(app.config["DATABASE"]) as conn:
-        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    return raw_sql(app, f"SELECT count(*) AS n FROM {table}")[0]["n"]
+
+
+def anchor_file(app) -> Path:
+    return Path(app.extensions["safetycheck_seal"].anchor_path)
 
 
 def test_answered_check_is_stored_with_request_response_and_ruleset(app, client, kb):
@@ -49,6 +54,7 @@ def test_refused_request_writes_nothing(app, client, body, headers, status):
     assert rows(app) == 0
 
 
+@pytest.mark.sqlite_only
 def test_audit_write_failure_gives_no_advice(app, client):
     with sqlite3.connect(app.config["DATABASE"]) as conn:
         conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON checks BEGIN SELECT RAISE(ABORT, 'disk full'); END")
@@ -63,11 +69,21 @@ def test_audit_write_failure_gives_no_advice(app, client):
 def test_database_refuses_updates_and_deletes(app, client, statement):
     check_id = post_check(client).json["check_id"]
     client.post(f"/api/v1/checks/{check_id}/reviews", json={"decision": "accepted"})
-    with sqlite3.connect(app.config["DATABASE"]) as conn, pytest.raises(sqlite3.IntegrityError,
-                                                                        match="append-only"):
-        conn.execute(statement)
+    with pytest.raises(Exception, match="append-only"):  # sqlite3.IntegrityError / psycopg RaiseException
+        raw_sql(app, statement)
 
 
+def test_postgresql_refuses_truncate(app, client, engine):
+    if engine != "postgresql":
+        return  # SQLite has no TRUNCATE: its DELETE trigger covers it
+    post_check(client)
+    for table in ("checks", "reviews", "audit_meta"):
+        with pytest.raises(Exception, match="append-only"):
+            raw_sql(app, f"TRUNCATE {table} CASCADE")
+    assert rows(app) == 1
+
+
+@pytest.mark.sqlite_only
 def test_tables_are_strict_and_wal(app):
     with sqlite3.connect(app.config["DATABASE"]) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -76,10 +92,7 @@ def test_tables_are_strict_and_wal(app):
 
 
 def _tamper(app, sql, params=()):
-    with sqlite3.connect(app.config["DATABASE"]) as conn:
-        conn.execute("DROP TRIGGER checks_no_update")
-        conn.execute("DROP TRIGGER checks_no_delete")
-        conn.execute(sql, params)
+    raw_sql(app, sql, params, tamper=True)
 
 
 def test_verify_passes_then_names_an_altered_row(app, client, runner_for):
@@ -161,10 +174,8 @@ def test_unknown_check_is_404(client):
 def test_chain_links_rows(app, client):
     for _ in range(2):
         post_check(client)
-    db = connect(app.config["DATABASE"])
-    first, second = list(db.query("SELECT prev_hash, row_hash FROM checks ORDER BY seq"))
+    first, second = raw_sql(app, "SELECT prev_hash, row_hash FROM checks ORDER BY seq")
     assert first["prev_hash"] == audit.GENESIS and second["prev_hash"] == first["row_hash"]
-    db.conn.close()
 
 
 # Keyed chain + anchor (issue 9 item 3): every attack below verified as OK before the anchor and the key.
@@ -176,17 +187,15 @@ def _verify(app, runner_for, *args):
 
 def _sha256_rechain(app):
     """What an attacker without the key can do: recompute every row's hash (plain sha256) and relink the chain."""
-    with sqlite3.connect(app.config["DATABASE"]) as conn:
-        conn.row_factory = sqlite3.Row
-        for trigger in ("checks_no_update", "checks_no_delete"):
-            conn.execute(f"DROP TRIGGER IF EXISTS {trigger}")
-        previous = audit.GENESIS
-        for row in [dict(r) for r in conn.execute("SELECT * FROM checks ORDER BY seq")]:
-            row["prev_hash"] = previous
-            row["row_hash"] = audit.row_hash(row, audit.CHECK_FIELDS)
-            conn.execute("UPDATE checks SET prev_hash = ?, row_hash = ?, key_id = NULL WHERE seq = ?",
-                         [row["prev_hash"], row["row_hash"], row["seq"]])
-            previous = row["row_hash"]
+    previous = audit.GENESIS
+    stored = raw_sql(app, "SELECT * FROM checks ORDER BY seq")
+    raw_sql(app, "UPDATE checks SET prev_hash = 'x' || seq", tamper=True)  # PostgreSQL: prev_hash is UNIQUE
+    for row in stored:
+        row["prev_hash"] = previous
+        row["row_hash"] = audit.row_hash(row, audit.CHECK_FIELDS)
+        raw_sql(app, "UPDATE checks SET prev_hash = ?, row_hash = ?, key_id = NULL WHERE seq = ?",
+                [row["prev_hash"], row["row_hash"], row["seq"]], tamper=True)
+        previous = row["row_hash"]
 
 
 def test_deleting_the_last_row_is_truncation(app, client, runner_for):
@@ -206,13 +215,10 @@ def test_deleting_every_row_is_truncation(app, client, runner_for):
 
 def test_an_appended_forged_row_is_found(app, client, runner_for):
     post_check(client)
-    with sqlite3.connect(app.config["DATABASE"]) as conn:
-        conn.row_factory = sqlite3.Row
-        row = dict(conn.execute("SELECT * FROM checks").fetchone())
-        row.update(seq=2, check_id="forged", prev_hash=row["row_hash"], verdict="pass", key_id=None)
-        row["row_hash"] = audit.row_hash(row, audit.CHECK_FIELDS)
-        conn.execute(f"INSERT INTO checks ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-                     list(row.values()))
+    row = raw_sql(app, "SELECT * FROM checks")[0]
+    row.update(seq=2, check_id="forged", prev_hash=row["row_hash"], verdict="pass", key_id=None)
+    row["row_hash"] = audit.row_hash(row, audit.CHECK_FIELDS)
+    raw_sql(app, f"INSERT INTO checks ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
     code, output = _verify(app, runner_for)
     assert code == 1 and "row 2 (check_id forged) has no keyed hash after keyed rows (forged)" in output
 
@@ -226,6 +232,7 @@ def test_a_row_rewritten_with_its_hashes_recomputed_is_found(app, client, runner
     assert "row 2 does not match the anchor (rewritten)" in output
 
 
+@pytest.mark.sqlite_only
 def test_a_swapped_database_is_found(app, client, runner_for, kb, tmp_path):
     post_check(client)
     other = make_app(kb, tmp_path / "other.db")  # a different, valid audit database with a check of its own
@@ -239,18 +246,17 @@ def test_a_swapped_database_is_found(app, client, runner_for, kb, tmp_path):
     assert code == 1 and "swapped database" in output
 
 
-def test_a_dropped_append_only_trigger_is_found(app, client, runner_for):
+def test_a_dropped_append_only_trigger_is_found(app, client, runner_for, engine):
     post_check(client)
-    with sqlite3.connect(app.config["DATABASE"]) as conn:
-        conn.execute("DROP TRIGGER reviews_no_delete")
+    raw_sql(app, "DROP TRIGGER reviews_no_delete" + (" ON reviews" if engine == "postgresql" else ""))
     code, output = _verify(app, runner_for)
     assert code == 1 and "append-only trigger reviews_no_delete was dropped" in output
 
 
-def test_a_rolled_back_anchor_is_found_with_an_exported_one(app, client, runner_for, tmp_path):
+def test_a_rolled_back_anchor_is_found_with_an_exported_one(app, client, runner_for, tmp_path, engine):
     for _ in range(2):
         post_check(client)
-    anchor_path = Path(app.config["DATABASE"] + ".anchor")
+    anchor_path = anchor_file(app)
     old_anchor = anchor_path.read_bytes()  # an attacker's copy of the anchor at row 2
     post_check(client)
     exported = tmp_path / "exported-anchor.json"
@@ -258,10 +264,9 @@ def test_a_rolled_back_anchor_is_found_with_an_exported_one(app, client, runner_
     assert out.exit_code == 0 and "checks up to row 3" in out.output
     assert _verify(app, runner_for, "--anchor", str(exported))[0] == 0
     _tamper(app, "DELETE FROM checks WHERE seq = 3")
-    with sqlite3.connect(app.config["DATABASE"]) as conn:  # a careful attacker puts the triggers back
-        for event in ("UPDATE", "DELETE"):
-            conn.execute(f"CREATE TRIGGER checks_no_{event.lower()} BEFORE {event} ON checks "
-                         "BEGIN SELECT RAISE(ABORT, 'checks are append-only'); END")
+    for event in ("UPDATE", "DELETE") if engine == "sqlite" else ():  # a careful attacker puts them back
+        raw_sql(app, f"CREATE TRIGGER checks_no_{event.lower()} BEFORE {event} ON checks "
+                "BEGIN SELECT RAISE(ABORT, 'checks are append-only'); END")
     anchor_path.write_bytes(old_anchor)  # both rolled back: the live anchor alone cannot tell
     assert _verify(app, runner_for)[0] == 0
     code, output = _verify(app, runner_for, "--anchor", str(exported))
@@ -270,7 +275,7 @@ def test_a_rolled_back_anchor_is_found_with_an_exported_one(app, client, runner_
 
 def test_a_forged_anchor_is_refused(app, client, runner_for):
     post_check(client)
-    anchor_path = Path(app.config["DATABASE"] + ".anchor")
+    anchor_path = anchor_file(app)
     anchor = json.loads(anchor_path.read_text(encoding="utf-8"))
     anchor["checks"]["seq"] = 0
     anchor_path.write_text(json.dumps(anchor), encoding="utf-8")
@@ -287,6 +292,7 @@ def test_the_service_refuses_to_extend_a_truncated_chain(app, client):
     assert client.get("/readyz").status_code == 503
 
 
+@pytest.mark.sqlite_only
 def test_the_audit_key_is_not_in_the_database_and_the_hashes_depend_on_it(app, client):
     post_check(client)
     seal = app.extensions["safetycheck_seal"]
