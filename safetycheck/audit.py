@@ -89,9 +89,10 @@ def _append(db, table: str, row: dict, fields: tuple[str, ...]) -> None:
     check_file = getattr(db, "check_file", None)
     conn = db.conn
     db_id = database_id(db)
-    # One writer per process at a time: threads queue here instead of in SQLite's busy handler, whose
-    # backoff sleeps (up to 100 ms a try) gave threaded workers a long tail. Processes still meet in SQLite.
-    with _WRITE_LOCK:
+    # One writer at a time: threads of a process queue on the lock, processes of a server on the anchor's
+    # flock, both woken at once when it is free; SQLite's busy handler sleeps 1, 2, 5, 10... ms between
+    # tries, which gave threaded workers a long tail and halved the rate of two processes.
+    with _WRITE_LOCK, seal.writer_turn():
         _append_locked(engine_of(db), conn, seal, db_id, check_file, table, row, fields)
 
 
@@ -116,7 +117,7 @@ def _append_locked(engine, conn, seal, db_id, check_file, table, row, fields) ->
         if conn.in_transaction:  # SQLite already rolled back on some errors (SQLITE_FULL): keep the real one
             conn.execute("ROLLBACK")
         raise
-    seal.advance(db_id, table, seq, row["row_hash"])
+    seal.advance_in_turn(db_id, table, seq, row["row_hash"])
 
 
 def record_check(db, *, channel: str, api_client: str, request: dict, response: dict,
