@@ -1,5 +1,6 @@
 """People who sign in to the web pages: name, role, password hash (werkzeug scrypt), disabled flag, lockout."""
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -9,8 +10,13 @@ ROLES = ("clinician", "pharmacist", "auditor", "admin")
 REVIEWER_ROLES = ("auditor", "admin")
 MAX_FAILURES = 5  # consecutive failed sign-ins before the account is locked for a while
 LOCK_MINUTES = 15
-# Compared against when the name is unknown, so a wrong name costs as much as a wrong password.
-_DUMMY_HASH = generate_password_hash("no such user, no such password")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Compared against when the name is unknown, so a wrong name costs as much as a wrong password (made on
+    first use: an scrypt hash at import cost every worker 0.2 s of start-up)."""
+    return generate_password_hash("no such user, no such password")
 
 
 class UserError(Exception):
@@ -81,7 +87,7 @@ def authenticate(db, name: str, password: str) -> tuple[User | None, str]:
     row = db.execute("SELECT name, role, disabled, password_hash, failed_signins, locked_until FROM users "
                      "WHERE name = ?", [name]).fetchone()
     if row is None:
-        check_password_hash(_DUMMY_HASH, password or "")
+        check_password_hash(_dummy_hash(), password or "")
         return None, "Wrong name or password."
     locked_until = datetime.fromisoformat(row[5]) if row[5] else None
     if locked_until and locked_until > _now():
