@@ -7,13 +7,18 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from .. import users
-from ..db import connect
+from ..db import open_existing
+from ..errors import StoreUnavailable
 
 user_group = AppGroup("user", help="People who sign in to the web pages.")
 
 
 def _db():
-    return connect(current_app.config["DATABASE"])
+    """The app's database, SQLite file or PostgreSQL (never created here: run `flask db migrate` first)."""
+    try:
+        return open_existing(current_app.config["DATABASE"])
+    except StoreUnavailable as err:
+        raise click.ClickException(str(err)) from err
 
 
 @user_group.command("create")
