@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from .storage import engine_of
+
 ROLES = ("clinician", "pharmacist", "auditor", "admin")
 REVIEWER_ROLES = ("auditor", "admin")
 MAX_FAILURES = 5  # consecutive failed sign-ins before the account is locked for a while
@@ -61,8 +63,13 @@ def create(db, name: str, role: str, password: str) -> User:
         raise UserError("password: at least 10 characters")
     if get(db, name) is not None:
         raise UserError(f"user {name} exists")
-    db.execute("INSERT INTO users (name, role, password_hash, disabled, created_at, failed_signins) "
-               "VALUES (?, ?, ?, 0, ?, 0)", [name, role, generate_password_hash(password), _now().isoformat()])
+    try:
+        db.execute("INSERT INTO users (name, role, password_hash, disabled, created_at, failed_signins) "
+                   "VALUES (?, ?, ?, 0, ?, 0)", [name, role, generate_password_hash(password), _now().isoformat()])
+    except Exception as err:
+        if engine_of(db).is_unique_violation(err, "users"):  # created by someone else since the check above
+            raise UserError(f"user {name} exists") from err
+        raise
     return User(name, role)
 
 
