@@ -236,6 +236,8 @@ UNLABELLED = """() => [...document.querySelectorAll('#check-form :is(input:not([
   .filter(el => !(el.getAttribute('aria-label') || el.getAttribute('aria-labelledby')
   || [...el.labels].some(l => l.textContent.trim()))).map(el => el.name || el.outerHTML)"""
 NO_SIDE_SCROLL = "() => document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+TOO_WIDE = """() => [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right >
+  document.documentElement.clientWidth + 1).slice(0, 5).map(e => `${e.tagName}#${e.id}.${e.className}`)"""
 
 
 def tab_to(page, element_id, seen, limit=250):
@@ -328,7 +330,7 @@ def test_the_pages_fit_a_tablet_and_a_small_laptop_screen(server, browser, width
     page = new_page(browser, server, width, height)
     sign_in(page, "kim")
     page.locator("#check-form").wait_for()
-    assert page.evaluate(NO_SIDE_SCROLL), f"the form scrolls sideways at {width}px"
+    assert page.evaluate(NO_SIDE_SCROLL), f"the form scrolls sideways at {width}px: {page.evaluate(TOO_WIDE)}"
     shot(page, f"check-form-{width}x{height}")
     page.get_by_label("Paste the list").fill(LIST)
     fill_check(page, "10*9/L")
@@ -338,11 +340,20 @@ def test_the_pages_fit_a_tablet_and_a_small_laptop_screen(server, browser, width
     page.get_by_role("button", name="Run the check").click()
     verdict = page.locator("#verdict-word")
     verdict.wait_for()
-    assert verdict.is_visible() and page.evaluate(NO_SIDE_SCROLL), f"the result scrolls sideways at {width}px"
+    assert verdict.is_visible()
+    assert page.evaluate(NO_SIDE_SCROLL), f"the result scrolls sideways at {width}px: {page.evaluate(TOO_WIDE)}"
     box = page.locator("section.verdict").bounding_box()
     assert box["y"] + box["height"] <= height  # the verdict is on the first screen, without scrolling
     shot(page, f"check-result-{width}x{height}")
+    check_id = page.url.rsplit("/", 1)[1]
     page.locator("#edit-link").click()
     assert page.get_by_label("Registration date").input_value() == "2026-11-25"
-    assert page.evaluate(NO_SIDE_SCROLL)
+    page.locator("#preview-table").wait_for()  # the live reading of the refilled list, drawn by the script
+    assert page.evaluate(NO_SIDE_SCROLL), f"the refilled form scrolls sideways at {width}px: {page.evaluate(TOO_WIDE)}"
+
+    page.get_by_role("button", name="Sign out").click()  # the auditor's pages on the same screen
+    sign_in(page, "audrey")
+    for path in ("/review", f"/review/{check_id}"):
+        page.goto(path)
+        assert page.evaluate(NO_SIDE_SCROLL), f"{path} scrolls sideways at {width}px: {page.evaluate(TOO_WIDE)}"
     page.context.close()
