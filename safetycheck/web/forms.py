@@ -53,8 +53,9 @@ def to_body(form, kb) -> tuple[dict, dict]:
     patient: dict = {}
     if form.get("patient_id", "").strip():
         patient["id"] = form["patient_id"].strip()
-    if form.get("sex"):
-        patient["sex"] = form["sex"]
+    for key in ("sex", "child_pugh_class"):  # choices; the schema refuses anything else, naming the field
+        if form.get(key):
+            patient[key] = form[key]
     for key in PATIENT_NUMBERS:
         value = _number(form.get(key), key, errors)
         if value is not None:
@@ -114,6 +115,7 @@ def to_form(body: dict) -> dict:
     patient = body.get("patient") or {}
     values["patient_id"] = patient.get("id")
     values["sex"] = patient.get("sex")
+    values["child_pugh_class"] = patient.get("child_pugh_class")
     for key in PATIENT_NUMBERS:
         values[key] = patient.get(key)
     for key in PATIENT_FLAGS:
