@@ -1,9 +1,10 @@
 """End to end in a real browser: Debian's Chromium driven by Playwright, against gunicorn on 127.0.0.1.
 
 The first users are created with the CLI; then a clinician signs in, pastes a list, fixes a bad unit and reads
-the result; an auditor filters the queue, overrides (refused without a reason), exports CSV. Screenshots of
-the main pages are kept under test-artifacts/screenshots/ (SAFETYCHECK_SCREENSHOTS_TO=docs/screenshots
-refreshes the README's copies).
+the result; an auditor filters the queue, overrides (refused without a reason), exports CSV. A pharmacist fills
+and submits the form with the keyboard alone (every control labelled, a focus ring at every Tab stop), and the
+pages fit 768x1024 and 1280x800 without sideways scrolling. Screenshots of the main pages are kept under
+test-artifacts/screenshots/ (SAFETYCHECK_SCREENSHOTS_TO=docs/screenshots refreshes the README's copies).
 """
 
 import csv
@@ -305,13 +306,18 @@ def test_the_check_form_works_with_the_keyboard_alone_and_every_control_is_label
     for key, value in (("anc", "2.5"), ("platelets", "180"), ("creatinine", "0.9"), ("bilirubin_total", "0.6")):
         type_into(page, f"lab_{key}_value", value, seen)
     type_into(page, "lab_bilirubin_total_uln", "1.2", seen)
+    tab_to(page, "tox_febrile_neutropenia", seen)
+    page.keyboard.press("Space")
+    assert page.locator("#tox_febrile_neutropenia").is_checked()
+    page.keyboard.press("Space")  # and off again: not reported
+    assert not page.locator("#tox_febrile_neutropenia").is_checked()
     tab_to(page, "run-check", seen)
     page.keyboard.press("Enter")
 
     page.locator("#verdict-word").wait_for()
     assert "/checks/" in page.url
     assert page.locator("#verdict-word").inner_text().startswith("BLOCK")  # contact lenses: ineligible
-    assert page.locator("li.warning[data-code=PROTOCOL_INELIGIBLE]").count() >= 1
+    assert page.locator("li.warning[data-code=PROTOCOL_INELIGIBLE]", has_text="isa-contact-lenses").count() == 1
     assert page.locator("#entered-on_dialysis").inner_text() == "no"
     assert page.locator("#entered-contact_lens_use").inner_text() == "yes"
     assert page.locator("#entered-serology_hbsag").inner_text() == "negative"
