@@ -224,7 +224,8 @@ def verify(db, seal, exported_anchor: str | None = None) -> tuple[list[str], lis
         if label == "exported anchor" and not path:
             continue
         try:
-            anchor = seal.read_anchor(path)
+            anchor, slot_problems = seal.read_anchor_slots(path) if path else seal.locked_read()
+            problems.extend(slot_problems)
         except SealError as err:
             problems.append(str(err))
             continue

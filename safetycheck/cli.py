@@ -53,7 +53,7 @@ def anchor_command(out_path):
     `audit verify --anchor FILE` later proves the database still holds it."""
     seal = current_app.extensions["safetycheck_seal"]
     try:
-        anchor = seal.read_anchor()
+        anchor = seal.locked_read()[0]
     except SealError as err:
         click.echo(f"FAIL {err}", err=True)
         sys.exit(1)

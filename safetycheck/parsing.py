@@ -78,9 +78,12 @@ class ParsedMedication:
     def as_dict(self) -> dict:
         """The contract's `parsed` object: only the fields that were read."""
         # Shallow on purpose: dataclasses.asdict deep-copies and dominated a check's run time.
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "text"}
+        data = {name: getattr(self, name) for name in _AS_DICT_FIELDS}
         data["other_names"] = list(self.other_names)
         return {k: v for k, v in data.items() if v not in (None, False, [], "")}
+
+
+_AS_DICT_FIELDS = tuple(f.name for f in fields(ParsedMedication) if f.name != "text")
 
 
 def normalize_route(route: str | None) -> str | None:

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 from .knowledge import KnowledgeBase
 from .labs import derive, normalize_labs
@@ -74,6 +75,11 @@ class CheckResult:
     protocol_flags: tuple[dict, ...]
 
 
+# Medication lists repeat the same strings all day ("Eliquis 5 mg PO BID"): each distinct one is read
+# (parsed, matched, classed) once per process. Every cached value is frozen, so sharing them is safe.
+READ_CACHE_SIZE = 8192
+
+
 class Checker:
     """Holds the validated knowledge base and the name index; pure functions over them."""
 
@@ -82,16 +88,26 @@ class Checker:
         # NCPDP DUR codes ride on every warning; the default tables live in the checkout's data/.
         self.dur_codes = dur_codes if dur_codes is not None else load_dur_codes()
         self.matcher = Matcher(kb, **match_options)
+        self.parse = lru_cache(maxsize=READ_CACHE_SIZE)(parse_line)
+        self._matched = lru_cache(maxsize=READ_CACHE_SIZE)(self._match_and_class)
+
+    def _match_and_class(self, parsed: ParsedMedication) -> tuple[MatchResult, tuple[str, ...]]:
+        match = self.matcher.match(parsed)
+        return match, tuple(sorted({m.drug_class for i in match.ingredients for m in self.kb.classes_of(i)}))
 
     def classify(self, parsed: ParsedMedication, index: int) -> MedicationResult:
         """Match one parsed medication and list its ingredients' classes."""
-        match = self.matcher.match(parsed)
-        classes = sorted({m.drug_class for i in match.ingredients for m in self.kb.classes_of(i)})
-        return MedicationResult(index, parsed, match, tuple(classes))
+        match, classes = self._matched(parsed)
+        return MedicationResult(index, parsed, match, classes)
+
+    def clear_caches(self) -> None:
+        """Forget every medication read so far (the bench measures reading a list never seen)."""
+        self.parse.cache_clear()
+        self._matched.cache_clear()
 
     def match_texts(self, texts: list[str]) -> list[MedicationResult]:
         """Parse and match free-text medication lines."""
-        return [self.classify(parse_line(text), i) for i, text in enumerate(texts)]
+        return [self.classify(self.parse(text), i) for i, text in enumerate(texts)]
 
 
 def _parsed_from_fields(med: MedicationInput) -> ParsedMedication:
@@ -117,7 +133,7 @@ def run_check(checker: Checker, request: CheckRequest) -> CheckResult:
     patient = dict(request.patient)
     results, meds = [], []
     for i, med in enumerate(request.medications):
-        parsed = parse_line(med.text) if med.text else _parsed_from_fields(med)
+        parsed = checker.parse(med.text) if med.text else _parsed_from_fields(med)
         result = checker.classify(parsed, i)
         results.append(result)
         meds.append(Med(i, result.match.ingredients, parsed, med.last_dose_date, bool(med.investigational)))

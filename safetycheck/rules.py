@@ -233,18 +233,20 @@ def _expand_missing(field_name: str, ctx: Context) -> list[str]:
 # -- A: interactions ----------------------------------------------------------------------------
 def interactions(ctx: Context) -> None:
     """Class x regimen-drug interactions, judged for co-administration now."""
+    # Each current ingredient with its classes, once (in list order), instead of once per rule.
+    taken = [(med, drug, ctx.class_set(drug)) for med in ctx.meds if ctx.current(med)
+             for drug in med.ingredients if drug not in ctx.regimen_drugs]
     for rule in ctx.kb.interaction_rules:
         if rule["affects"] not in ctx.regimen_drugs:
             continue
-        for med in ctx.meds:
-            if not ctx.current(med) or not applies_to_route(rule, med):
+        classes = frozenset(rule["classes"])
+        for med, drug, drug_classes in taken:
+            if drug_classes.isdisjoint(classes) or not applies_to_route(rule, med) or (
+                    rule.get("unless_rule"), drug) in ctx.fired:
                 continue
-            for drug in med.ingredients:
-                if drug in ctx.regimen_drugs or (rule.get("unless_rule"), drug) in ctx.fired:
-                    continue
-                found = ctx.authorities(drug, rule["classes"], rule["authorities"], label_scope=rule["affects"])
-                if found:
-                    _fire_interaction(ctx, rule, drug, med.index, ", ".join(found))
+            found = ctx.authorities(drug, classes, rule["authorities"], label_scope=rule["affects"])
+            if found:
+                _fire_interaction(ctx, rule, drug, med.index, ", ".join(found))
         if rule.get("also_when_smoker") and ctx.patient.get("smoker"):
             _fire_interaction(ctx, rule, "tobacco smoke (patient.smoker)", None, "patient.smoker")
 

@@ -18,6 +18,7 @@ from pathlib import Path
 ANCHOR_FORMAT = "safetycheck-audit-anchor/1"
 MIN_KEY_LENGTH = 32
 TABLES = ("checks", "reviews")
+SLOT_BYTES = 1024  # one anchor record, padded; the file is two of them
 
 
 class SealError(Exception):
@@ -79,6 +80,7 @@ class Seal:
         self.anchor_path = Path(anchor_path)
         self._lock_path = self.anchor_path.with_name(self.anchor_path.name + ".lock")
         self._lock, self._lock_owner = -1, None
+        self._last = (b"", (None, []))  # the bytes last parsed and what they said: most reads find them again
 
     def row_hash(self, payload: bytes) -> str:
         return hmac.new(self._key, payload, hashlib.sha256).hexdigest()
@@ -87,22 +89,64 @@ class Seal:
         return hmac.new(self._key, _canonical(body), hashlib.sha256).hexdigest()
 
     def read_anchor(self, path: str | os.PathLike | None = None) -> dict | None:
-        """The anchor (None when there is none yet); SealError when it is unreadable or its MAC is wrong."""
+        """The newest valid anchor record (None when there is none yet); SealError when none can be trusted."""
+        return self.read_anchor_slots(path)[0]
+
+    def read_anchor_slots(self, path: str | os.PathLike | None = None) -> tuple[dict | None, list[str]]:
+        """(newest valid record or None, problems with the other slot): what verify reports besides the head."""
         path = Path(path) if path else self.anchor_path
         try:
-            text = path.read_text(encoding="utf-8")
+            data = path.read_bytes()
         except FileNotFoundError:
-            return None
+            return None, []
+        return self._parse(path, data)
+
+    def _parse(self, path: Path, data: bytes) -> tuple[dict | None, list[str]]:
+        if data == self._last[0] and path == self.anchor_path:
+            return self._last[1]
+        found = self._parse_slots(path, data)
+        if path == self.anchor_path:
+            self._last = (data, found)
+        return found
+
+    def _parse_slots(self, path: Path, data: bytes) -> tuple[dict | None, list[str]]:
+        if len(data) == 2 * SLOT_BYTES and data[SLOT_BYTES - 1:SLOT_BYTES] == b"\n":
+            chunks = [data[:SLOT_BYTES], data[SLOT_BYTES:]]
+        else:  # one JSON document: an exported anchor, or a live one from before slots
+            chunks = [data]
+        records, damaged = [], []
+        for number, chunk in enumerate(chunks, 1):
+            if not chunk.strip():
+                continue  # a slot not written yet
+            record = self._record(chunk)
+            if record is None:
+                damaged.append(number)
+            else:
+                records.append(record)
+        if not records:
+            if damaged:
+                raise SealError(f"anchor {path} was altered or written with another audit key (its MAC does "
+                                "not match)")
+            return None, []
+        newest = max(records, key=lambda r: r.get("generation", 0))
+        problems = [f"anchor {path}: slot {n} is damaged (a torn write at a crash, or tampering); the other slot "
+                    f"vouches for checks up to row {newest['checks']['seq']}" for n in damaged]
+        if len(chunks) == 2 and not damaged and len(records) == 2 and abs(
+                records[0].get("generation", 0) - records[1].get("generation", 0)) != 1:
+            problems.append(f"anchor {path}: its two slots are not consecutive writes (tampering)")
+        return newest, problems
+
+    def _record(self, chunk: bytes) -> dict | None:
+        """One anchor record if it parses and its MAC is ours, else None."""
         try:
-            anchor = json.loads(text)
-            body = {k: v for k, v in anchor.items() if k != "mac"}
-            valid = anchor.get("format") == ANCHOR_FORMAT and hmac.compare_digest(
-                str(anchor.get("mac", "")), self._mac(body))
-        except (ValueError, AttributeError) as err:
-            raise SealError(f"anchor {path} is unreadable ({err})") from err
-        if not valid:
-            raise SealError(f"anchor {path} was altered or written with another audit key (its MAC does not match)")
-        return anchor
+            record = json.loads(chunk)
+            body = {k: v for k, v in record.items() if k != "mac"}
+            if record.get("format") == ANCHOR_FORMAT and hmac.compare_digest(str(record.get("mac", "")),
+                                                                             self._mac(body)):
+                return record
+        except (ValueError, AttributeError, TypeError):
+            pass
+        return None
 
     def check_head(self, database_id: str, table: str, last_seq: int | None, last_hash: str | None) -> None:
         """Before a write: refuse to extend a chain the anchor shows was truncated, rewritten or swapped."""
@@ -121,22 +165,64 @@ class Seal:
             raise SealError(f"{table}: row {last_seq} does not match the anchor (rewritten)")
 
     def advance(self, database_id: str, table: str, seq: int, row_hash: str) -> None:
-        """After a commit: move the anchor forward to this row (never back; processes take turns by flock)."""
+        """After a commit: move the anchor forward to this row (never back; processes take turns by flock).
+
+        The file holds two fixed-size slots and each advance overwrites the older one in place: one pwrite, no
+        rename, and a write torn by a crash spoils only that slot, while the other still vouches for the chain.
+        """
         fd = self._lock_fd()
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            anchor = self.read_anchor() or {
-                "format": ANCHOR_FORMAT, "database_id": database_id, "key_id": self.key_id,
-                **{t: {"seq": 0, "row_hash": None} for t in TABLES}}
-            if anchor["database_id"] != database_id or anchor[table]["seq"] >= seq:
-                return  # a later row was anchored first (or check_head refuses this database anyway)
-            body = {k: v for k, v in anchor.items() if k != "mac"}
-            body[table] = {"seq": seq, "row_hash": row_hash}
-            tmp = self.anchor_path.with_name(f".{self.anchor_path.name}.{os.getpid()}.tmp")
-            out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(out, "w", encoding="utf-8") as handle:
-                handle.write(json.dumps({**body, "mac": self._mac(body)}, sort_keys=True, indent=1) + "\n")
-            os.replace(tmp, self.anchor_path)
+            out = os.open(self.anchor_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                data = os.pread(out, 4 * SLOT_BYTES, 0)
+                anchor, _ = self._parse(self.anchor_path, data) if data else (None, [])
+                anchor = anchor or {
+                    "format": ANCHOR_FORMAT, "database_id": database_id, "key_id": self.key_id,
+                    **{t: {"seq": 0, "row_hash": None} for t in TABLES}}
+                if anchor["database_id"] != database_id or anchor[table]["seq"] >= seq:
+                    return  # a later row was anchored first (or check_head refuses this database anyway)
+                body = {k: v for k, v in anchor.items() if k != "mac"}
+                body[table] = {"seq": seq, "row_hash": row_hash}
+                body["generation"] = body.get("generation", 0) + 1
+                record = {**body, "mac": self._mac(body)}
+                slot = json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
+                if len(slot) >= SLOT_BYTES:
+                    raise SealError(f"anchor record is {len(slot)} bytes, more than a slot holds")
+                slot = slot.ljust(SLOT_BYTES - 1) + b"\n"
+                offset = (body["generation"] % 2) * SLOT_BYTES  # generation g goes where g - 2 was
+                if len(data) != 2 * SLOT_BYTES:  # new, or one JSON document from before slots: replaced whole
+                    blank = b" " * (SLOT_BYTES - 1) + b"\n"
+                    data = (slot + blank) if offset == 0 else (blank + slot)
+                    self._replace(data)
+                else:
+                    os.pwrite(out, slot, offset)
+                    data = data[:offset] + slot + data[offset + SLOT_BYTES:]
+                self._last = (data, (record, []))
+            finally:
+                os.close(out)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _replace(self, data: bytes) -> None:
+        """Write the whole anchor file atomically (a reader sees the old file or the new one, never a part)."""
+        tmp = self.anchor_path.with_name(f".{self.anchor_path.name}.{os.getpid()}.tmp")
+        out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(out, data)
+        finally:
+            os.close(out)
+        os.replace(tmp, self.anchor_path)
+
+    def locked_read(self) -> tuple[dict | None, list[str]]:
+        """The anchor read while no advance is half-way through (for verify and export)."""
+        try:
+            fd = self._lock_fd()
+        except OSError:  # a read-only auditor's copy: no writer to wait for
+            return self.read_anchor_slots()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            return self.read_anchor_slots()
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
 

@@ -11,7 +11,7 @@ import pytest
 
 from safetycheck import audit
 from safetycheck.db import connect
-from safetycheck.seal import SealError
+from safetycheck.seal import SLOT_BYTES, SealError
 
 from .conftest import BOTH_ENGINES, keyed_client, make_app, raw_sql
 from .test_api_checks import BASE
@@ -273,14 +273,72 @@ def test_a_rolled_back_anchor_is_found_with_an_exported_one(app, client, runner_
     assert code == 1 and "exported anchor ends at row 3" in output and "rolled back" in output
 
 
+def anchor_slots(path: Path) -> list[dict | None]:
+    """The live anchor's two fixed-size slots, parsed (None for one not written yet)."""
+    data = path.read_bytes()
+    assert len(data) == 2 * SLOT_BYTES
+    return [json.loads(chunk) if chunk.strip() else None for chunk in (data[:SLOT_BYTES], data[SLOT_BYTES:])]
+
+
+def write_slots(path: Path, slots: list[dict | None]) -> None:
+    path.write_bytes(b"".join((json.dumps(s).encode() if s else b"").ljust(SLOT_BYTES - 1) + b"\n" for s in slots))
+
+
 def test_a_forged_anchor_is_refused(app, client, runner_for):
-    post_check(client)
+    for _ in range(3):
+        post_check(client)
     anchor_path = anchor_file(app)
-    anchor = json.loads(anchor_path.read_text(encoding="utf-8"))
-    anchor["checks"]["seq"] = 0
-    anchor_path.write_text(json.dumps(anchor), encoding="utf-8")
+    slots = anchor_slots(anchor_path)
+    for slot in slots:
+        slot["checks"]["seq"] = 0
+    write_slots(anchor_path, slots)
     code, output = _verify(app, runner_for)
     assert code == 1 and "MAC does not match" in output
+
+
+def test_the_anchor_is_overwritten_in_place_one_slot_per_check(app, client):
+    post_check(client)
+    anchor_path = anchor_file(app)
+    inode = anchor_path.stat().st_ino
+    first = anchor_slots(anchor_path)
+    assert first[0] is None and first[1]["generation"] == 1 and first[1]["checks"]["seq"] == 1
+    post_check(client)
+    second = anchor_slots(anchor_path)
+    assert second[1] == first[1]  # the older slot was the one overwritten
+    assert second[0]["generation"] == 2 and second[0]["checks"]["seq"] == 2
+    post_check(client)
+    third = anchor_slots(anchor_path)
+    assert third[0] == second[0] and third[1]["checks"]["seq"] == 3
+    assert anchor_path.stat().st_ino == inode  # no rename per check: the cost the hardening had added
+
+
+def test_a_torn_slot_leaves_the_other_vouching_and_verify_reports_it(app, client, runner_for):
+    for _ in range(3):
+        post_check(client)
+    anchor_path = anchor_file(app)
+    data = bytearray(anchor_path.read_bytes())
+    data[SLOT_BYTES + 20:SLOT_BYTES + 60] = b"\0" * 40  # row 3's slot, half written when the power went
+    anchor_path.write_bytes(bytes(data))
+    code, output = _verify(app, runner_for)
+    assert code == 1 and "slot 2 is damaged" in output and "up to row 2" in output
+    assert post_check(client).status_code == 200  # the write path goes on from the slot that is whole
+    assert _verify(app, runner_for)[0] == 0  # and that write repaired the torn slot
+
+
+def test_an_anchor_from_before_slots_is_read_then_rewritten_as_slots(app, client, runner_for):
+    post_check(client)
+    anchor_path = anchor_file(app)
+    record = next(slot for slot in anchor_slots(anchor_path) if slot)
+    record.pop("generation")
+    seal = app.extensions["safetycheck_seal"]
+    body = {k: v for k, v in record.items() if k != "mac"}
+    record["mac"] = seal._mac(body)
+    anchor_path.write_text(json.dumps(record, sort_keys=True, indent=1) + "\n", encoding="utf-8")
+    assert _verify(app, runner_for)[0] == 0
+    post_check(client)
+    slots = anchor_slots(anchor_path)
+    assert slots[1]["generation"] == 1 and slots[1]["checks"]["seq"] == 2
+    assert _verify(app, runner_for)[0] == 0
 
 
 def test_the_service_refuses_to_extend_a_truncated_chain(app, client):

@@ -122,8 +122,11 @@ class PatientSchema(Schema):
     contact_lens_use = fields.Boolean(metadata={"description": "Wears contact lenses (SEED-004 exclusion)"})
 
 
+TEXT_MAX = 500  # characters in one medication line
+
+
 class MedicationInputSchema(Schema):
-    text = fields.String(validate=validate.Length(min=1, max=500))
+    text = fields.String(validate=validate.Length(min=1, max=TEXT_MAX))
     name = fields.String(validate=validate.Length(min=1, max=200))
     dose = fields.Float(validate=validate.Range(min=0))
     unit = fields.String(validate=validate.Length(max=20))
@@ -137,6 +140,18 @@ class MedicationInputSchema(Schema):
     def _text_or_name(self, data, **_):
         if ("text" in data) == ("name" in data):
             raise ValidationError("give exactly one of text (free text) or name (structured)", "text")
+
+
+class MedicationList(fields.List):
+    """`medications[]`, each entry a MedicationInputSchema. The common entry, {"text": "..."} alone, takes a
+    fast path that applies that schema's rules itself (a string of 1 to 500 characters, no other key); any
+    other entry goes through the schema, so the documented shape and its errors are the same."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, list) and all(type(item) is dict and len(item) == 1 and type(item.get("text")) is str
+                                           and 0 < len(item["text"]) <= TEXT_MAX for item in value):
+            return [{"text": item["text"]} for item in value]
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 class ToxicitiesSchema(Schema):
@@ -172,7 +187,7 @@ class CheckRequestSchema(Schema):
     cycle = WholeNumber(validate=validate.Range(min=1, max=1000))
     day = WholeNumber(validate=validate.Range(min=1, max=42))
     patient = fields.Nested(PatientSchema, load_default=dict)
-    medications = fields.List(fields.Nested(MedicationInputSchema), load_default=list,
+    medications = MedicationList(fields.Nested(MedicationInputSchema), load_default=list,
                               validate=validate.Length(max=200))
     medication_text = fields.String(validate=validate.Length(max=20000))
     labs = fields.Nested(LabsSchema, load_default=dict)

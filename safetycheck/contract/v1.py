@@ -8,10 +8,17 @@ from ..parsing import split_lines
 from ..pipeline import CheckResult, MedicationResult
 from .schemas import CheckRequestSchema
 
+_SCHEMA: list = [None, None]  # (regimens, its schema): one instance per knowledge base, not one per body
+
 
 def load_body(body: dict, kb=None) -> dict:
     """Validate a v1 request body (raises marshmallow.ValidationError naming each bad field)."""
-    return CheckRequestSchema(regimens=kb.regimens if kb is not None else None).load(body)
+    regimens = kb.regimens if kb is not None else None
+    regimens_seen, schema = _SCHEMA
+    if schema is None or regimens_seen is not regimens:
+        schema = CheckRequestSchema(regimens=regimens)
+        _SCHEMA[:] = [regimens, schema]
+    return schema.load(body)
 
 
 def to_request(body: dict) -> CheckRequest:
