@@ -14,8 +14,12 @@ SEROLOGY = {"hbsag": ("positive", "negative"), "anti_hbc": ("positive", "negativ
 ANSWERS = {"yes": True, "no": False}  # anything else (the "not answered" choice) leaves the field out
 
 
-def _answer(raw) -> bool | None:
-    return ANSWERS.get((raw or "").strip())
+def _answer(raw, name: str, errors: dict) -> bool | None:
+    """yes -> True, no -> False, not answered -> None; anything else is refused, not read as an answer."""
+    text = (raw or "").strip()
+    if text and text not in ANSWERS:
+        errors[name] = ["Choose yes, no or not answered."]
+    return ANSWERS.get(text)
 
 
 def _shown(value) -> str:
@@ -61,7 +65,7 @@ def to_body(form, kb) -> tuple[dict, dict]:
         if value is not None:
             patient[key] = value
     for key in PATIENT_FLAGS:
-        answer = _answer(form.get(key))
+        answer = _answer(form.get(key), key, errors)
         if answer is not None:
             patient[key] = answer
     body["patient"] = patient
@@ -92,7 +96,7 @@ def to_body(form, kb) -> tuple[dict, dict]:
         if value is not None:
             tox[key] = value
     for key in TOX_FLAGS:
-        answer = _answer(form.get(f"tox_{key}"))
+        answer = _answer(form.get(f"tox_{key}"), f"tox_{key}", errors)
         if answer is not None:
             tox[key] = answer
     if form.get("tox_febrile_neutropenia") == "yes":
