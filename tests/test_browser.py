@@ -359,7 +359,8 @@ def test_the_pages_fit_a_tablet_and_a_small_laptop_screen(server, browser, width
 
     page.get_by_role("button", name="Sign out").click()  # the auditor's pages on the same screen
     sign_in(page, "audrey")
-    for path in ("/review", f"/review/{check_id}"):
+    for path, name in (("/review", "review-queue"), (f"/review/{check_id}", "review-check")):
         page.goto(path)
         assert page.evaluate(NO_SIDE_SCROLL), f"{path} scrolls sideways at {width}px: {page.evaluate(TOO_WIDE)}"
+        shot(page, f"{name}-{width}x{height}", readme=False)
     page.context.close()
