@@ -97,6 +97,10 @@ class Server:
         self.stop()
         raise SystemExit(f"gunicorn did not become ready in {timeout} s")
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the server's processes (its session: master and workers)."""
+        return process_group_cpu(self.proc.pid)
+
     def stop(self):
         if self.proc is None:
             return
@@ -108,6 +112,78 @@ class Server:
             self.proc.wait(timeout=10)
         except ProcessLookupError:
             pass
+
+
+def process_group_cpu(pgid: int) -> float:
+    """Seconds of CPU the live processes of one process group have used (from /proc; Linux only)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after "(comm)": state ppid pgrp ... utime(12) stime(13)
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def worker_rss_mib(master_pid: int) -> list[float]:
+    """Resident memory of each gunicorn worker (the master's children), MiB."""
+    sizes = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{entry}/status").read_text(encoding="ascii")
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if int(fields.get("PPid", "0").strip()) == master_pid:
+            sizes.append(int(fields["VmRSS"].split()[0]) / 1024)
+    return sorted(sizes)
+
+
+# One "worker" of the in-process rate: the same app and database, the same body, everything an adapter asks
+# of the core (schema validation, the pipeline, the durable audit write) without HTTP, Flask or gunicorn.
+IN_PROCESS = """
+import json, sys, time
+from safetycheck import create_app
+from safetycheck.contract import v1
+from safetycheck.db import get_db
+body, seconds = json.loads(sys.argv[1]), float(sys.argv[2])
+app = create_app()
+with app.app_context():
+    service, db, count = app.extensions["safetycheck_service"], get_db(), 0
+    def once():
+        loaded = v1.load_body(body, service.kb)
+        service.check(db, v1.to_request(loaded), loaded, channel="api", client="bench")
+    for _ in range(20):
+        once()
+    print("ready", flush=True)
+    sys.stdin.readline()  # every process starts at once
+    began = time.perf_counter()
+    while time.perf_counter() - began < seconds:
+        once()
+        count += 1
+    print(count / (time.perf_counter() - began), flush=True)
+"""
+
+
+def in_process_rate(server: "Server", workers: int, seconds: float) -> float:
+    """Checks/s of `workers` processes running the core in a loop at once (the rate HTTP is compared with)."""
+    procs = [subprocess.Popen([sys.executable, "-c", IN_PROCESS, json.dumps(CHECK_BODY), str(seconds)], cwd=ROOT,
+                              env=server.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+             for _ in range(workers)]
+    for proc in procs:
+        if proc.stdout.readline().strip() != "ready":
+            raise SystemExit("an in-process bench worker failed to start")
+    for proc in procs:
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    return sum(float(proc.communicate(timeout=seconds + 120)[0].strip().splitlines()[-1]) for proc in procs)
 
 
 def closed_loop(port: int, method: str, path: str, body, clients: int, seconds: float, max_requests: int):
@@ -170,15 +246,26 @@ def main():
                 closed_loop(server.port, method, path, body, args.clients, 1.0, 1000)  # warm-up
             print(f"HTTP (gunicorn, {args.workers} workers, 127.0.0.1), {args.clients} closed-loop clients, "
                   f"{args.seconds:g} s per figure:")
-            results = {}
+            results, cpu = {}, {}
             for label, method, path, body in (("GET /healthz", "GET", "/healthz", None),
                                               ("POST /api/v1/checks", "POST", "/api/v1/checks", CHECK_BODY)):
+                cpu_before = server.cpu_seconds()
                 rps, lat, errors = closed_loop(server.port, method, path, body, args.clients, args.seconds, 100_000)
-                results[label] = rps
+                cpu_ms = (server.cpu_seconds() - cpu_before) * 1000 / max(1, len(lat))
+                results[label], cpu[label] = rps, cpu_ms
                 print(f"  {label:<22} {rps:8.1f} req/s   median {statistics.median(lat):7.2f} ms   "
-                      f"p99 {percentile(lat, 0.99):7.2f} ms   ({len(lat)} requests, {errors} errors)")
-            ratio = results["POST /api/v1/checks"] / results["GET /healthz"]
-            print(f"  checks/s / healthz/s   {ratio:8.1%}   (target >= 50 %; {args.clients} clients, "
+                      f"p99 {percentile(lat, 0.99):7.2f} ms   server CPU {cpu_ms:6.2f} ms/request   "
+                      f"({len(lat)} requests, {errors} errors)")
+            checks = results["POST /api/v1/checks"]
+            rss = worker_rss_mib(server.proc.pid)
+            core = in_process_rate(server, args.workers, args.seconds)
+            print(f"  in-process, {args.workers} processes  {core:8.1f} checks/s   (validation, pipeline and "
+                  "durable audit write; no HTTP)")
+            print(f"  HTTP checks/s / in-process checks/s  {checks / core:6.1%}   (target >= 60 %)")
+            print(f"  HTTP checks/s / healthz/s            {checks / results['GET /healthz']:6.1%}   "
+                  f"(target >= 25 %)")
+            print(f"  server CPU per check / per healthz   {cpu['POST /api/v1/checks'] / cpu['GET /healthz']:6.1f} x")
+            print(f"  RSS per worker: {', '.join(f'{r:.0f}' for r in rss)} MiB   ({args.clients} clients, "
                   f"{args.workers} gunicorn workers, 20 medications + 9 labs per check, audit write included)")
         finally:
             server.stop()

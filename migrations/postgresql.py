@@ -75,7 +75,64 @@ def append_only_triggers(db):
                    "FOR EACH STATEMENT EXECUTE FUNCTION safetycheck_append_only()")
 
 
+def create_users(db):
+    """People who sign in to the web pages (SQLite 0004_users; not part of the audit chain, so not append-only).
+
+    The name compares and sorts byte by byte (COLLATE "C"), as SQLite's BINARY does, whatever the database's
+    locale; `disabled` stays an integer 0/1 as on SQLite."""
+    db.execute(
+        """
+        CREATE TABLE users (
+            name TEXT COLLATE "C" PRIMARY KEY,
+            role TEXT NOT NULL CHECK (role IN ('clinician', 'pharmacist', 'auditor', 'admin')),
+            password_hash TEXT NOT NULL,
+            disabled INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            failed_signins INTEGER NOT NULL DEFAULT 0,
+            locked_until TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX checks_channel_client ON checks (channel, api_client)")
+
+
+def cds_hooks(db):
+    """CDS Hooks (SQLite 0005_cds_hooks): which stored check sent which card, feedback already stored, JWT ids
+    already seen. Cards and feedback are append-only (UPDATE, DELETE and TRUNCATE refused); seen JWT ids are
+    pruned once expired, so that table is not. expires_at is BIGINT: SQLite's INTEGER is 64-bit."""
+    db.execute(
+        """
+        CREATE TABLE cds_cards (
+            card_uuid TEXT NOT NULL,
+            check_id TEXT NOT NULL REFERENCES checks (check_id),
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (card_uuid, check_id)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE cds_feedback (
+            feedback_key TEXT PRIMARY KEY,
+            review_id TEXT NOT NULL REFERENCES reviews (review_id),
+            card_uuid TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE TABLE cds_jti (issuer TEXT NOT NULL, jti TEXT NOT NULL, expires_at BIGINT NOT NULL, "
+               "PRIMARY KEY (issuer, jti))")
+    for table in ("cds_cards", "cds_feedback"):
+        for event in ("UPDATE", "DELETE"):
+            db.execute(f"CREATE TRIGGER {table}_no_{event.lower()} BEFORE {event} ON {table} "
+                       "FOR EACH ROW EXECUTE FUNCTION safetycheck_append_only()")
+        db.execute(f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+                   "FOR EACH STATEMENT EXECUTE FUNCTION safetycheck_append_only()")
+
+
 MIGRATIONS = [
     ("0001_create_audit_tables", create_audit_tables),
     ("0002_append_only_triggers", append_only_triggers),
+    ("0003_users", create_users),  # SQLite's 0003 (keyed chain, database id) is in 0001 here
+    ("0004_cds_hooks", cds_hooks),
 ]

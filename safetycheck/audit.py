@@ -10,8 +10,6 @@ from datetime import UTC, datetime
 from .seal import TABLES, SealError
 from .storage import engine_of
 
-_WRITE_LOCK = threading.Lock()
-
 GENESIS = "0" * 64
 CHECK_FIELDS = ("check_id", "created_at", "channel", "api_client", "ruleset_version", "regimen", "protocol",
                 "mode", "verdict", "codes", "patient_id", "idempotency_key", "request_hash", "request_json",
@@ -81,42 +79,106 @@ def find_idempotent(db, api_client: str, key: str, request_hash: str) -> str | N
     return rows[0]["response_json"]
 
 
+class _Pending:
+    """One row waiting for its turn to be appended, and what became of it."""
+
+    __slots__ = ("table", "row", "fields", "done", "error")
+
+    def __init__(self, table: str, row: dict, fields: tuple[str, ...]):
+        self.table, self.row, self.fields, self.done, self.error = table, row, fields, False, None
+
+
+class _Queue:
+    """The rows a process's threads are waiting to append to one audit database, and whose turn it is."""
+
+    def __init__(self):
+        self.items: list[_Pending] = []
+        self.items_lock = threading.Lock()  # held only to add or take rows
+        self.turn = threading.Lock()  # held by the thread writing a batch
+
+
+_QUEUES: dict[int, _Queue] = {}
+_QUEUES_LOCK = threading.Lock()
+
+
+def _queue_for(seal) -> _Queue:
+    with _QUEUES_LOCK:
+        return _QUEUES.setdefault(id(seal), _Queue())
+
+
 def _append(db, table: str, row: dict, fields: tuple[str, ...]) -> None:
-    """Insert one keyed row chained to the last one (one writer at a time), then move the anchor to it."""
+    """Insert one keyed row chained to the last one, committed (synchronous FULL) before this returns.
+
+    Group commit: threads that arrive while another writes queue their rows; the next thread to get the turn
+    writes every queued row of its table in one transaction, one fsync for all, each row still chained, checked
+    and (under a savepoint) refused on its own. Nobody returns before the commit that holds their row.
+    """
     seal = getattr(db, "seal", None)
     if seal is None:
         raise SealError("no audit key: the connection was not opened by the app (db.get_db / db.open_audit)")
-    check_file = getattr(db, "check_file", None)
-    conn = db.conn
-    db_id = database_id(db)
-    # One writer per process at a time: threads queue here instead of in SQLite's busy handler, whose
-    # backoff sleeps (up to 100 ms a try) gave threaded workers a long tail. Processes still meet in SQLite.
-    with _WRITE_LOCK:
-        _append_locked(engine_of(db), conn, seal, db_id, check_file, table, row, fields)
+    queue = _queue_for(seal)
+    mine = _Pending(table, row, fields)
+    with queue.items_lock:
+        queue.items.append(mine)
+    # One writer at a time: threads of a process on the queue's turn, processes of a server on the anchor's
+    # flock, both woken at once when it is free; SQLite's busy handler sleeps 1, 2, 5, 10... ms between
+    # tries, which gave threaded workers a long tail and halved the rate of two processes.
+    with queue.turn:
+        if not mine.done:
+            with queue.items_lock:
+                batch = [item for item in queue.items if item.table == table]
+                queue.items = [item for item in queue.items if item.table != table]
+            try:
+                with seal.writer_turn():
+                    _append_batch(engine_of(db), db.conn, seal, database_id(db), getattr(db, "check_file", None),
+                                  table, batch)
+            except BaseException as err:
+                for item in batch:
+                    if not item.done:
+                        item.error, item.done = err, True
+            for item in batch:
+                item.done = True
+    if mine.error is not None:
+        raise mine.error
 
 
-def _append_locked(engine, conn, seal, db_id, check_file, table, row, fields) -> None:
-    """Insert the keyed row in a transaction that holds the chain, check the file is still ours, commit, move the
-    anchor."""
+def _append_batch(engine, conn, seal, db_id, check_file, table: str, batch: list[_Pending]) -> None:
+    """Insert the keyed rows in one transaction that holds the chain, check the file is still ours, commit, move
+    the anchor; a row the database refuses (an idempotency clash) fails alone."""
     engine.begin_append(conn, table)  # SQLite: BEGIN IMMEDIATE; PostgreSQL: the chain's advisory lock
     try:
         last = conn.execute(f"SELECT seq, row_hash FROM {table} ORDER BY seq DESC LIMIT 1").fetchone()
         seal.check_head(db_id, table, last[0] if last else None, last[1] if last else None)
-        seq = last[0] + 1 if last else 1  # given, not generated: a PostgreSQL sequence leaves gaps on rollback
-        row["prev_hash"] = last[1] if last else GENESIS
-        row["row_hash"] = row_hash(row, fields, seal)
-        row["key_id"] = seal.key_id
-        columns = ", ".join(["seq", *row])
-        conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * (len(row) + 1))})",
-                     [seq, *row.values()])
+        seq, prev = (last[0], last[1]) if last else (0, GENESIS)
+        for item in batch:
+            row = item.row
+            row["prev_hash"] = prev
+            row["row_hash"] = row_hash(row, item.fields, seal)
+            row["key_id"] = seal.key_id
+            columns = ", ".join(["seq", *row])
+            conn.execute("SAVEPOINT audit_row")
+            try:
+                # seq is given, not generated: a PostgreSQL sequence leaves gaps on rollback
+                conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * (len(row) + 1))})",
+                             [seq + 1, *row.values()])
+            except Exception as err:  # noqa: BLE001 - this row alone is refused; the others go on
+                if not conn.in_transaction:
+                    raise  # the database dropped the whole transaction (disk full): every row fails with it
+                conn.execute("ROLLBACK TO SAVEPOINT audit_row")
+                conn.execute("RELEASE SAVEPOINT audit_row")
+                item.error, item.done = err, True
+                continue
+            conn.execute("RELEASE SAVEPOINT audit_row")
+            seq, prev = seq + 1, row["row_hash"]
         if check_file is not None:
-            check_file()  # the file deleted or replaced under us: the row would vanish, so nothing is answered
+            check_file()  # the file deleted or replaced under us: the rows would vanish, so nothing is answered
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:  # SQLite already rolled back on some errors (SQLITE_FULL): keep the real one
             conn.execute("ROLLBACK")
         raise
-    seal.advance(db_id, table, seq, row["row_hash"])
+    if last is None or seq > last[0]:
+        seal.advance_in_turn(db_id, table, seq, prev)
 
 
 def record_check(db, *, channel: str, api_client: str, request: dict, response: dict,

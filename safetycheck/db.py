@@ -15,7 +15,7 @@ from sqlite_utils import Database
 from .audit import database_id
 from .errors import StoreUnavailable
 from .seal import Seal, SealError, load_key
-from .storage import is_postgres
+from .storage import engine_for, is_postgres
 
 OWNER_ONLY = 0o600
 
@@ -215,37 +215,24 @@ def init_app(app) -> None:
 
 def readiness(path: str, migrations_path: str, min_free_bytes: int) -> str | None:
     """Why this process cannot take checks now (None: ready). Never creates the database; never waits long."""
-    if is_postgres(path):
-        from .storage import postgres
-
-        return postgres.readiness(get_db(), migrations_path, path)
     pending = pending_migrations(path, migrations_path)
     if pending:
         return f"run flask --app wsgi db migrate (pending: {', '.join(pending)})"
-    folder = os.path.dirname(os.path.abspath(path))
-    fs = os.statvfs(folder)
-    if fs.f_flag & os.ST_RDONLY:
-        return f"the file system holding {path} is read-only"
-    if fs.f_bavail * fs.f_frsize < min_free_bytes:
-        return f"the disk holding {path} is full ({fs.f_bavail * fs.f_frsize} bytes free)"
+    engine = engine_for(path)
+    problem = engine.storage_problem(path, min_free_bytes)
+    if problem:
+        return problem
     db = get_db()  # the connection checks use: replaced file, read-only, lock and anchor show here
     conn = db.conn
-    conn.execute("PRAGMA busy_timeout=1000")
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute("INSERT INTO audit_meta (name, value) VALUES ('readiness-probe', 'x')")
+        with engine.probe(conn):
+            conn.execute("INSERT INTO audit_meta (name, value) VALUES ('readiness-probe', 'x')")  # rolled back
             for table in ("checks", "reviews"):
                 last = conn.execute(f"SELECT seq, row_hash FROM {table} ORDER BY seq DESC LIMIT 1").fetchone()
                 db.seal.check_head(database_id(db), table, last[0] if last else None,
                                    last[1] if last else None)
-        finally:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")  # the probe row is never written
-    except sqlite3.OperationalError as err:
+    except engine.store_errors as err:
         return f"the audit database cannot be written: {err}"
     except SealError as err:
         return f"audit chain: {err} (run flask --app wsgi audit verify)"
-    finally:
-        conn.execute("PRAGMA busy_timeout=10000")
     return None

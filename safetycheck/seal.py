@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import stat
+from contextlib import contextmanager
 from pathlib import Path
 
 ANCHOR_FORMAT = "safetycheck-audit-anchor/1"
@@ -164,45 +165,56 @@ class Seal:
         if last_seq == head["seq"] and last_hash != head["row_hash"]:
             raise SealError(f"{table}: row {last_seq} does not match the anchor (rewritten)")
 
+    @contextmanager
+    def writer_turn(self):
+        """Hold the anchor's lock: this server's writers take turns in the kernel's queue (woken at once when it
+        is free), not in SQLite's busy handler, which sleeps 1, 2, 5, 10... ms between tries."""
+        fd = self._lock_fd()
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
     def advance(self, database_id: str, table: str, seq: int, row_hash: str) -> None:
-        """After a commit: move the anchor forward to this row (never back; processes take turns by flock).
+        """After a commit: move the anchor forward to this row (never back), taking the writer's turn."""
+        with self.writer_turn():
+            self.advance_in_turn(database_id, table, seq, row_hash)
+
+    def advance_in_turn(self, database_id: str, table: str, seq: int, row_hash: str) -> None:
+        """advance() for a caller already holding writer_turn().
 
         The file holds two fixed-size slots and each advance overwrites the older one in place: one pwrite, no
         rename, and a write torn by a crash spoils only that slot, while the other still vouches for the chain.
         """
-        fd = self._lock_fd()
+        out = os.open(self.anchor_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            out = os.open(self.anchor_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            try:
-                data = os.pread(out, 4 * SLOT_BYTES, 0)
-                anchor, _ = self._parse(self.anchor_path, data) if data else (None, [])
-                anchor = anchor or {
-                    "format": ANCHOR_FORMAT, "database_id": database_id, "key_id": self.key_id,
-                    **{t: {"seq": 0, "row_hash": None} for t in TABLES}}
-                if anchor["database_id"] != database_id or anchor[table]["seq"] >= seq:
-                    return  # a later row was anchored first (or check_head refuses this database anyway)
-                body = {k: v for k, v in anchor.items() if k != "mac"}
-                body[table] = {"seq": seq, "row_hash": row_hash}
-                body["generation"] = body.get("generation", 0) + 1
-                record = {**body, "mac": self._mac(body)}
-                slot = json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
-                if len(slot) >= SLOT_BYTES:
-                    raise SealError(f"anchor record is {len(slot)} bytes, more than a slot holds")
-                slot = slot.ljust(SLOT_BYTES - 1) + b"\n"
-                offset = (body["generation"] % 2) * SLOT_BYTES  # generation g goes where g - 2 was
-                if len(data) != 2 * SLOT_BYTES:  # new, or one JSON document from before slots: replaced whole
-                    blank = b" " * (SLOT_BYTES - 1) + b"\n"
-                    data = (slot + blank) if offset == 0 else (blank + slot)
-                    self._replace(data)
-                else:
-                    os.pwrite(out, slot, offset)
-                    data = data[:offset] + slot + data[offset + SLOT_BYTES:]
-                self._last = (data, (record, []))
-            finally:
-                os.close(out)
+            data = os.pread(out, 4 * SLOT_BYTES, 0)
+            anchor, _ = self._parse(self.anchor_path, data) if data else (None, [])
+            anchor = anchor or {
+                "format": ANCHOR_FORMAT, "database_id": database_id, "key_id": self.key_id,
+                **{t: {"seq": 0, "row_hash": None} for t in TABLES}}
+            if anchor["database_id"] != database_id or anchor[table]["seq"] >= seq:
+                return  # a later row was anchored first (or check_head refuses this database anyway)
+            body = {k: v for k, v in anchor.items() if k != "mac"}
+            body[table] = {"seq": seq, "row_hash": row_hash}
+            body["generation"] = body.get("generation", 0) + 1
+            record = {**body, "mac": self._mac(body)}
+            slot = json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
+            if len(slot) >= SLOT_BYTES:
+                raise SealError(f"anchor record is {len(slot)} bytes, more than a slot holds")
+            slot = slot.ljust(SLOT_BYTES - 1) + b"\n"
+            offset = (body["generation"] % 2) * SLOT_BYTES  # generation g goes where g - 2 was
+            if len(data) != 2 * SLOT_BYTES:  # new, or one JSON document from before slots: replaced whole
+                blank = b" " * (SLOT_BYTES - 1) + b"\n"
+                data = (slot + blank) if offset == 0 else (blank + slot)
+                self._replace(data)
+            else:
+                os.pwrite(out, slot, offset)
+                data = data[:offset] + slot + data[offset + SLOT_BYTES:]
+            self._last = (data, (record, []))
         finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(out)
 
     def _replace(self, data: bytes) -> None:
         """Write the whole anchor file atomically (a reader sees the old file or the new one, never a part)."""

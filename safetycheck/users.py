@@ -1,16 +1,24 @@
 """People who sign in to the web pages: name, role, password hash (werkzeug scrypt), disabled flag, lockout."""
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from .storage import engine_of
+
 ROLES = ("clinician", "pharmacist", "auditor", "admin")
 REVIEWER_ROLES = ("auditor", "admin")
 MAX_FAILURES = 5  # consecutive failed sign-ins before the account is locked for a while
 LOCK_MINUTES = 15
-# Compared against when the name is unknown, so a wrong name costs as much as a wrong password.
-_DUMMY_HASH = generate_password_hash("no such user, no such password")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Compared against when the name is unknown, so a wrong name costs as much as a wrong password (made on
+    first use: an scrypt hash at import cost every worker 0.2 s of start-up)."""
+    return generate_password_hash("no such user, no such password")
 
 
 class UserError(Exception):
@@ -55,8 +63,13 @@ def create(db, name: str, role: str, password: str) -> User:
         raise UserError("password: at least 10 characters")
     if get(db, name) is not None:
         raise UserError(f"user {name} exists")
-    db.execute("INSERT INTO users (name, role, password_hash, disabled, created_at, failed_signins) "
-               "VALUES (?, ?, ?, 0, ?, 0)", [name, role, generate_password_hash(password), _now().isoformat()])
+    try:
+        db.execute("INSERT INTO users (name, role, password_hash, disabled, created_at, failed_signins) "
+                   "VALUES (?, ?, ?, 0, ?, 0)", [name, role, generate_password_hash(password), _now().isoformat()])
+    except Exception as err:
+        if engine_of(db).is_unique_violation(err, "users"):  # created by someone else since the check above
+            raise UserError(f"user {name} exists") from err
+        raise
     return User(name, role)
 
 
@@ -81,7 +94,7 @@ def authenticate(db, name: str, password: str) -> tuple[User | None, str]:
     row = db.execute("SELECT name, role, disabled, password_hash, failed_signins, locked_until FROM users "
                      "WHERE name = ?", [name]).fetchone()
     if row is None:
-        check_password_hash(_DUMMY_HASH, password or "")
+        check_password_hash(_dummy_hash(), password or "")
         return None, "Wrong name or password."
     locked_until = datetime.fromisoformat(row[5]) if row[5] else None
     if locked_until and locked_until > _now():

@@ -31,7 +31,8 @@ def pytest_generate_tests(metafunc):
         engines = getattr(metafunc.module, "ENGINES", ("sqlite",))
         if metafunc.definition.get_closest_marker("sqlite_only"):
             engines = ("sqlite",)
-        metafunc.parametrize("engine", engines)
+        # ENGINE_SCOPE = "module" lets a module-scoped fixture (one server per engine) take the engine.
+        metafunc.parametrize("engine", engines, scope=getattr(metafunc.module, "ENGINE_SCOPE", "function"))
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,11 @@ import pytest
 from safetycheck import create_app
 from safetycheck.seal import SealError
 
-from .conftest import API_KEY, MIGRATIONS, ROOT, keyed_client, make_app
+from .conftest import API_KEY, BOTH_ENGINES, MIGRATIONS, ROOT, keyed_client, make_app, raw_sql
 from .test_api_checks import BASE
+
+ENGINES = BOTH_ENGINES  # every test with an audit store runs on SQLite and on PostgreSQL
+FIRST_MIGRATION = {"sqlite": "0001_create_checks_and_reviews", "postgresql": "0001_create_audit_tables"}
 
 
 def assert_error(response, code):
@@ -46,8 +49,8 @@ def test_validation_error_is_422_per_field(client):
     assert body["errors"]["json"]["regimen"] == ["Missing data for required field."]
 
 
-def test_unexpected_error_is_a_json_500(kb, tmp_path):
-    app = make_app(kb, tmp_path / "a.db")
+def test_unexpected_error_is_a_json_500(kb, db_url):
+    app = make_app(kb, db_url)
     app.config["PROPAGATE_EXCEPTIONS"] = False
 
     @app.get("/api/v1/boom-test")
@@ -100,18 +103,18 @@ def test_dev_mode_opens_the_api(kb, tmp_path):
     assert app.test_client().get("/api/v1/regimens").status_code == 200
 
 
-def test_readyz_is_503_until_migrated(kb, tmp_path):
-    app = create_app({"TESTING": True, "KNOWLEDGE_BASE": kb, "DATABASE": str(tmp_path / "new.db"),
-                      "API_KEYS": "t:k"})
+def test_readyz_is_503_until_migrated(kb, db_url, tmp_path):
+    app = create_app({"TESTING": True, "KNOWLEDGE_BASE": kb, "DATABASE": db_url, "API_KEYS": "t:k",
+                      "INSTANCE_PATH": str(tmp_path / "instance")})
     response = app.test_client().get("/readyz")
     assert response.status_code == 503 and "migrate" in response.json["reason"]
 
 
-def test_migrate_command_applies_then_reports_up_to_date(kb, tmp_path):
-    app = create_app({"TESTING": True, "KNOWLEDGE_BASE": kb, "DATABASE": str(tmp_path / "m.db"),
-                      "API_KEYS": "t:k", "MIGRATIONS_PATH": MIGRATIONS})
+def test_migrate_command_applies_then_reports_up_to_date(kb, engine, db_url, tmp_path):
+    app = create_app({"TESTING": True, "KNOWLEDGE_BASE": kb, "DATABASE": db_url, "API_KEYS": "t:k",
+                      "MIGRATIONS_PATH": MIGRATIONS, "INSTANCE_PATH": str(tmp_path / "instance")})
     first = app.test_cli_runner().invoke(args=["db", "migrate"])
-    assert "0001_create_checks_and_reviews" in first.output
+    assert FIRST_MIGRATION[engine] in first.output
     assert "up to date" in app.test_cli_runner().invoke(args=["db", "migrate"]).output
 
 
@@ -138,10 +141,7 @@ def post_raw(client, text, **headers):
 
 
 def stored_count(app):
-    import sqlite3
-
-    with sqlite3.connect(app.config["DATABASE"]) as conn:
-        return conn.execute("SELECT count(*) FROM checks").fetchone()[0]
+    return raw_sql(app, "SELECT count(*) AS n FROM checks")[0]["n"]
 
 
 def test_a_duplicate_json_key_is_400_naming_it(app, client):

@@ -21,6 +21,10 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import BOTH_ENGINES, new_pg_database
+
+ENGINES = BOTH_ENGINES  # the same walk-through against a SQLite file and against PostgreSQL
+ENGINE_SCOPE = "module"  # one gunicorn per engine
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 CHROMIUM = "/usr/bin/chromium"
@@ -39,11 +43,13 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, engine, request):
     """gunicorn in its own process group on a free port, a fresh database, two users made by the CLI."""
     work = tmp_path_factory.mktemp("browser")
+    database = str(work / "audit.db") if engine == "sqlite" else new_pg_database(request.getfixturevalue("pg_server"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("SAFETYCHECK_")}
-    env.update(SAFETYCHECK_DB=str(work / "audit.db"), SAFETYCHECK_API_KEYS="browser:browser-test-key-0123456789",
+    env.update(SAFETYCHECK_DB=database, SAFETYCHECK_INSTANCE_PATH=str(work / "instance"))
+    env.update(SAFETYCHECK_API_KEYS="browser:browser-test-key-0123456789",
                SAFETYCHECK_SECRET_KEY="browser-test-secret", SAFETYCHECK_CACHE_DIR=str(ROOT / "instance" / "cache"))
 
     def flask(*args, stdin=None):

@@ -9,12 +9,13 @@ from fhir.resources.R4B.medicationrequest import MedicationRequest
 
 from . import cds_fixtures as f
 from . import cds_helpers as h
-from .conftest import API_KEY, make_app
+from .conftest import API_KEY, BOTH_ENGINES, make_app, raw_sql
 from .fhir_stub import StubFhir
 
 BASE = "http://localhost"
 SIGN = "/cds-services/safetycheck-order-sign"
 SELECT = "/cds-services/safetycheck-order-select"
+ENGINES = BOTH_ENGINES  # hook calls, feedback and the card index on SQLite and on PostgreSQL
 
 
 @pytest.fixture(scope="module")
@@ -22,14 +23,14 @@ def key():
     return h.new_key()
 
 
-def cds_app(kb, tmp_path, key, **client):
+def cds_app(kb, db_url, key, **client):
     registration = {"jwks": h.jwks_for(key), **client}
-    return make_app(kb, tmp_path / "audit.db", CDS_CLIENTS={h.ISSUER: registration}, CDS_BASE_URL=BASE)
+    return make_app(kb, db_url, CDS_CLIENTS={h.ISSUER: registration}, CDS_BASE_URL=BASE)
 
 
 @pytest.fixture()
-def app(kb, tmp_path, key):
-    return cds_app(kb, tmp_path, key)
+def app(kb, db_url, key):
+    return cds_app(kb, db_url, key)
 
 
 def post(client, key, path, body, **token_args):
@@ -85,9 +86,8 @@ def test_each_call_is_stored_as_a_cds_hooks_check_before_cards_go_out(app, key):
     client = app.test_client()
     response = post(client, key, SIGN, f.order_sign())
     check_id = response.json["cards"][0]["links"][0]["url"].rsplit("/", 1)[1]
-    db = sqlite3.connect(app.config["DATABASE"])
-    channel, request_json = db.execute("SELECT channel, request_json FROM checks WHERE check_id = ?",
-                                       [check_id]).fetchone()
+    [row] = raw_sql(app, "SELECT channel, request_json FROM checks WHERE check_id = ?", [check_id])
+    channel, request_json = row["channel"], row["request_json"]
     assert channel == "cds-hooks"
     stored = json.loads(request_json)
     assert stored["regimen"] == "ipd" and stored["patient"]["id"].startswith("fhir-")
@@ -125,8 +125,8 @@ def test_an_unrecognised_regimen_is_a_warning_not_silence(app, key):
     h.assert_card_shape(card)
 
 
-def test_a_client_can_pin_the_regimen(kb, tmp_path, key):
-    app = cds_app(kb, tmp_path, key, regimen="ipd")
+def test_a_client_can_pin_the_regimen(kb, db_url, key):
+    app = cds_app(kb, db_url, key, regimen="ipd")
     body = f.order_sign()
     body["context"]["draftOrders"]["entry"] = body["context"]["draftOrders"]["entry"][:1]
     cards = post(app.test_client(), key, SIGN, body).json["cards"]
@@ -179,9 +179,9 @@ def _stub_routes():
     }
 
 
-def test_missing_prefetch_is_fetched_from_the_fhir_server_with_the_token(kb, tmp_path, key):
+def test_missing_prefetch_is_fetched_from_the_fhir_server_with_the_token(kb, db_url, key):
     with StubFhir(_stub_routes()) as stub:
-        app = cds_app(kb, tmp_path, key, fhir_servers=[stub.base])
+        app = cds_app(kb, db_url, key, fhir_servers=[stub.base])
         body = f.order_sign(fhirServer=stub.base, fhirAuthorization={
             "access_token": "opaque-access-token", "token_type": "Bearer", "expires_in": 300,
             "scope": "patient/*.read", "subject": "cds-service", "patient": "pat-1"})
@@ -191,21 +191,20 @@ def test_missing_prefetch_is_fetched_from_the_fhir_server_with_the_token(kb, tmp
         assert "pom-cyp1a2-strong" in by_rule(response.json["cards"])
         assert {r["authorization"] for r in stub.requests} == {"Bearer opaque-access-token"}
         assert any(r["path"].startswith("/fhir/Observation?patient=pat-1&category=laboratory") for r in stub.requests)
-        db = sqlite3.connect(app.config["DATABASE"])
-        assert "opaque-access-token" not in db.execute("SELECT request_json FROM checks").fetchone()[0]
+        assert "opaque-access-token" not in raw_sql(app, "SELECT request_json FROM checks")[0]["request_json"]
 
 
-def test_fhir_server_errors_for_required_data_are_412(kb, tmp_path, key):
+def test_fhir_server_errors_for_required_data_are_412(kb, db_url, key):
     with StubFhir(_stub_routes(), status=500) as stub:
-        app = cds_app(kb, tmp_path, key, fhir_servers=[stub.base])
+        app = cds_app(kb, db_url, key, fhir_servers=[stub.base])
         body = f.order_sign(fhirServer=stub.base)
         del body["prefetch"]
         assert post(app.test_client(), key, SIGN, body).status_code == 412
 
 
-def test_an_unregistered_fhir_server_is_never_fetched(kb, tmp_path, key):
+def test_an_unregistered_fhir_server_is_never_fetched(kb, db_url, key):
     with StubFhir(_stub_routes()) as stub:
-        app = cds_app(kb, tmp_path, key)  # no fhir_servers registered
+        app = cds_app(kb, db_url, key)  # no fhir_servers registered
         body = f.order_sign(fhirServer=stub.base)
         del body["prefetch"]
         assert post(app.test_client(), key, SIGN, body).status_code == 412
@@ -237,8 +236,7 @@ def test_a_retried_hook_instance_is_answered_from_the_store(app, key):
     first = post(client, key, SIGN, body).json
     second = post(client, key, SIGN, copy.deepcopy(body)).json
     assert first == second
-    db = sqlite3.connect(app.config["DATABASE"])
-    assert db.execute("SELECT count(*) FROM checks").fetchone()[0] == 1
+    assert raw_sql(app, "SELECT count(*) AS n FROM checks") == [{"n": 1}]
 
 
 def test_feedback_spec_and_ehr_shapes_batched_and_repeated_are_stored_once(app, key):
@@ -265,9 +263,8 @@ def test_feedback_spec_and_ehr_shapes_batched_and_repeated_are_stored_once(app, 
                          "outcomeTimestamp": "2026-12-02T11:00:00Z"}]}
     result = post(client, key, path, ehr).json
     assert result["stored"] == 1 and result["unknown_cards"] == ["00000000-0000-0000-0000-000000000000"]
-    db = sqlite3.connect(app.config["DATABASE"])
-    reviews = db.execute("SELECT decision, note, reviewer FROM reviews WHERE check_id = ? ORDER BY seq",
-                         [check_id]).fetchall()
+    reviews = [(r["decision"], r["note"], r["reviewer"]) for r in raw_sql(
+        app, "SELECT decision, note, reviewer FROM reviews WHERE check_id = ? ORDER BY seq", [check_id])]
     assert [r[0] for r in reviews] == ["accepted", "overridden", "overridden"]
     assert "risk-benefit-ratio" in reviews[1][1] and "short course" in reviews[1][1]
     assert reviews[0][2] == f"cds-hooks:{h.ISSUER}"

@@ -10,10 +10,11 @@ from safetycheck.cdshooks.security import JwtRefused, Verifier
 
 from . import cds_fixtures as f
 from . import cds_helpers as h
-from .conftest import make_app
+from .conftest import BOTH_ENGINES, make_app
 from .fhir_stub import StubFhir
 
 URL = "http://localhost/cds-services/safetycheck-order-sign"
+ENGINES = BOTH_ENGINES  # the replay store (seen JWT ids) on SQLite and on PostgreSQL
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +95,8 @@ def test_jwks_by_url_is_fetched_once_and_cached_then_refetched_for_a_new_kid(key
         assert len(stub.requests) == 2
 
 
-def test_the_service_answers_401_without_a_valid_jwt_and_replays_are_refused_across_calls(kb, tmp_path, key):
-    app = make_app(kb, tmp_path / "audit.db", CDS_CLIENTS={h.ISSUER: {"jwks": h.jwks_for(key)}},
+def test_the_service_answers_401_without_a_valid_jwt_and_replays_are_refused_across_calls(kb, db_url, key):
+    app = make_app(kb, db_url, CDS_CLIENTS={h.ISSUER: {"jwks": h.jwks_for(key)}},
                    CDS_BASE_URL="http://localhost")
     client = app.test_client()
     path = "/cds-services/safetycheck-order-sign"

@@ -4,22 +4,23 @@ import csv
 import io
 import json
 import re
-import sqlite3
 
 import pytest
 
 from safetycheck import create_app
 from safetycheck.web import ConfigurationError, forms
 
-from .conftest import make_app
+from .conftest import BOTH_ENGINES, make_app, raw_sql
+
+ENGINES = BOTH_ENGINES  # the web pages, review queue and users CLI on SQLite and on PostgreSQL
 
 PASSWORD = "correct horse battery"
 LIST = "1. Cipro 500 mg PO BID\n\n- ASA 81mg daily\n* metfromin 500 mg BID\nzorbatrexine 10 mg\n"
 
 
 @pytest.fixture()
-def web_app(kb, tmp_path):
-    app = make_app(kb, tmp_path / "audit.db", WTF_CSRF_ENABLED=True)
+def web_app(kb, db_url):
+    app = make_app(kb, db_url, WTF_CSRF_ENABLED=True)
     runner = app.test_cli_runner()
     for name, role in (("alice", "clinician"), ("audrey", "auditor"), ("bob", "clinician")):
         done = runner.invoke(args=["user", "create", name, "--role", role, "--password-stdin"], input=PASSWORD + "\n")
@@ -86,8 +87,7 @@ def test_a_web_check_is_stored_with_channel_and_user_and_shows_every_line(web_ap
     assert page.status_code == 200
     assert "ciprofloxacin" in html and "metformin" in html and "zorbatrexine" in html
     assert "could not be identified" in html
-    with sqlite3.connect(web_app.config["DATABASE"]) as conn:
-        assert conn.execute("SELECT channel, api_client FROM checks").fetchall() == [("web", "alice")]
+    assert raw_sql(web_app, "SELECT channel, api_client FROM checks") == [{"channel": "web", "api_client": "alice"}]
 
 
 def test_a_bad_unit_is_shown_next_to_its_field_and_the_input_is_kept(web_app):
@@ -97,8 +97,7 @@ def test_a_bad_unit_is_shown_next_to_its_field_and_the_input_is_kept(web_app):
     assert response.status_code == 422
     assert 'id="lab_anc_unit-error"' in html and "furlongs" in html
     assert "zorbatrexine" in html  # the pasted list is kept
-    with sqlite3.connect(web_app.config["DATABASE"]) as conn:
-        assert conn.execute("SELECT count(*) FROM checks").fetchone()[0] == 0
+    assert raw_sql(web_app, "SELECT count(*) AS n FROM checks") == [{"n": 0}]
 
 
 def test_clinicians_see_their_own_checks_only_and_not_review(web_app):

@@ -1,4 +1,4 @@
-"""PostgreSQL audit store (psycopg 3): connections shaped like the SQLite ones, its migrations, readiness.
+"""PostgreSQL audit store (psycopg 3): connections shaped like the SQLite ones, its migrations.
 
 Appends from every server and worker take turns on a transaction-scoped advisory lock per chain, so the
 chain has one head: each row's seq is the previous head's + 1 and its prev_hash the head's hash (no forks,
@@ -8,6 +8,7 @@ no gaps; the seq primary key refuses a fork even if the lock were bypassed).
 import importlib.util
 import re
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -72,6 +73,7 @@ class PostgresEngine:
     name = "postgresql"
     position_function = "strpos"  # (haystack, needle) -> 1-based position, 0 when absent
     extra_triggers = frozenset({"checks_no_truncate", "reviews_no_truncate", "audit_meta_no_truncate"})
+    store_errors = (psycopg.Error,)  # what a refused readiness probe raises
 
     def begin_append(self, conn, table: str) -> None:
         conn.execute("BEGIN")
@@ -84,10 +86,30 @@ class PostgresEngine:
             "WHERE NOT t.tgisinternal AND t.tgenabled <> 'D' AND c.relname IN ('checks', 'reviews', 'audit_meta') "
             "AND pg_table_is_visible(c.oid)").fetchall()}
 
+    def is_unique_violation(self, err: BaseException, table: str) -> bool:
+        """A UNIQUE / PRIMARY KEY clash on `table`."""
+        diag = getattr(err, "diag", None)
+        return isinstance(err, psycopg.errors.UniqueViolation) and diag is not None and diag.table_name == table
+
     def is_idempotency_clash(self, err: BaseException) -> bool:
         diag = getattr(err, "diag", None)
         return isinstance(err, psycopg.errors.UniqueViolation) and diag is not None and \
             diag.constraint_name == "checks_idempotency"
+
+    def storage_problem(self, path: str, min_free_bytes: int) -> str | None:
+        """The disk is the database server's to watch (a full disk shows as a refused probe write)."""
+        return None
+
+    @contextmanager
+    def probe(self, conn):
+        """A write transaction that waits at most 1 s for a lock and is always rolled back."""
+        conn.execute("BEGIN")
+        try:
+            conn.execute("SET LOCAL lock_timeout = '1s'")
+            yield conn
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
 
 
 POSTGRES = PostgresEngine()
@@ -166,31 +188,3 @@ def apply(url: str, sqlite_migrations: str) -> list[str]:
         return applied
     finally:
         db.conn.close()
-
-
-def readiness(db, sqlite_migrations: str, url: str) -> str | None:
-    """Why this server cannot take checks now on PostgreSQL (None: ready): migrations, a writable probe, the
-    anchor; the disk is the database server's to watch."""
-    from ..audit import database_id  # the audit module imports storage: import here, not at the top
-    from ..seal import SealError
-
-    names = pending(url, sqlite_migrations)
-    if names:
-        return f"run flask --app wsgi db migrate (pending: {', '.join(names)})"
-    conn = db.conn
-    try:
-        conn.execute("BEGIN")
-        try:
-            conn.execute("SET LOCAL lock_timeout = '1s'")
-            conn.execute("INSERT INTO audit_meta (name, value) VALUES ('readiness-probe', 'x')")
-            for table in ("checks", "reviews"):
-                last = conn.execute(f"SELECT seq, row_hash FROM {table} ORDER BY seq DESC LIMIT 1").fetchone()
-                db.seal.check_head(database_id(db), table, last[0] if last else None, last[1] if last else None)
-        finally:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")  # the probe row is never written
-    except psycopg.Error as err:
-        return f"the audit database cannot be written: {err}"
-    except SealError as err:
-        return f"audit chain: {err} (run flask --app wsgi audit verify)"
-    return None

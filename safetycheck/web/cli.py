@@ -7,13 +7,22 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from .. import users
-from ..db import connect
+from ..db import open_existing, pending_migrations
+from ..errors import StoreUnavailable
 
 user_group = AppGroup("user", help="People who sign in to the web pages.")
 
 
 def _db():
-    return connect(current_app.config["DATABASE"])
+    """The app's database, SQLite file or PostgreSQL (never created here: run `flask db migrate` first)."""
+    path = current_app.config["DATABASE"]
+    try:
+        pending = pending_migrations(path, current_app.config["MIGRATIONS_PATH"])
+        if pending:
+            raise click.ClickException(f"run flask --app wsgi db migrate first (pending: {', '.join(pending)})")
+        return open_existing(path)
+    except StoreUnavailable as err:
+        raise click.ClickException(str(err)) from err
 
 
 @user_group.command("create")

@@ -1,0 +1,78 @@
+"""Group commit: rows queued while another thread writes are committed together, each chained and checked."""
+
+import threading
+
+from safetycheck import audit
+from safetycheck.db import open_audit
+
+from .conftest import BOTH_ENGINES, raw_sql
+
+ENGINES = BOTH_ENGINES
+
+
+def _row(n: int, key: str | None = None, body: str = "same") -> dict:
+    response = {"check_id": audit.new_id(), "created_at": audit.now(), "ruleset_version": "test",
+                "regimen": "ipd", "mode": "dispensing", "verdict": "pass", "warnings": [], "n": n}
+    return {"request": {"regimen": "ipd", "body": body}, "response": response, "idempotency_key": key}
+
+
+def _record_all(app, rows: list[dict], hold_turn: bool) -> list:
+    """Each row from its own thread and connection; with hold_turn, all queue before any is written."""
+    seal = app.extensions["safetycheck_seal"]
+    queue = audit._queue_for(seal)
+    outcomes = [None] * len(rows)
+    queued = threading.Barrier(len(rows) + 1)
+
+    def record(i):
+        db = open_audit(app.config["DATABASE"], seal)
+        queued.wait()
+        try:
+            outcomes[i] = audit.record_check(db, channel="api", api_client="tester", **rows[i])
+        except Exception as err:  # noqa: BLE001 - the test looks at what each thread got
+            outcomes[i] = err
+        finally:
+            db.conn.close()
+
+    threads = [threading.Thread(target=record, args=(i,)) for i in range(len(rows))]
+    if hold_turn:
+        queue.turn.acquire()  # as if another thread were writing: everyone queues behind it
+    for thread in threads:
+        thread.start()
+    queued.wait()
+    if hold_turn:
+        while len(queue.items) < len(rows):
+            threading.Event().wait(0.01)
+        queue.turn.release()
+    for thread in threads:
+        thread.join(timeout=60)
+    return outcomes
+
+
+def _anchor_generation(app) -> int:
+    return app.extensions["safetycheck_seal"].read_anchor()["generation"]
+
+
+def test_rows_queued_behind_a_writer_are_one_commit_each_chained(app, runner_for):
+    before = _anchor_generation(app) if app.extensions["safetycheck_seal"].read_anchor() else 0
+    outcomes = _record_all(app, [_row(n) for n in range(8)], hold_turn=True)
+    assert all(isinstance(o, str) for o in outcomes)
+    assert raw_sql(app, "SELECT count(*) AS n FROM checks")[0]["n"] == 8
+    assert _anchor_generation(app) - before == 1  # one batch: one commit, one anchor move
+    result = runner_for(app).invoke(args=["audit", "verify"])
+    assert result.exit_code == 0, result.output
+
+
+def test_an_idempotency_clash_in_a_batch_fails_alone(app):
+    rows = [_row(0, key="k-1"), _row(1), _row(2, key="k-1", body="other"), _row(3)]
+    outcomes = _record_all(app, rows, hold_turn=True)
+    conflicts = [o for o in outcomes if isinstance(o, audit.IdempotencyConflict)]
+    assert len(conflicts) == 1 and sum(isinstance(o, str) for o in outcomes) == 3
+    assert raw_sql(app, "SELECT count(*) AS n FROM checks")[0]["n"] == 3
+
+
+def test_concurrent_writers_without_help_store_every_row_once(app, runner_for):
+    outcomes = _record_all(app, [_row(n) for n in range(16)], hold_turn=False)
+    assert all(isinstance(o, str) for o in outcomes)
+    seqs = [r["seq"] for r in raw_sql(app, "SELECT seq FROM checks ORDER BY seq")]
+    assert seqs == list(range(1, 17))
+    assert runner_for(app).invoke(args=["audit", "verify"]).exit_code == 0
