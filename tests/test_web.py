@@ -163,9 +163,8 @@ def test_user_list_and_disable(web_app):
 # -- the inputs the API took that the form lacked: window anchors, HBV serology, three-way answers ------------
 def last_check(app) -> tuple[dict, dict]:
     """The newest stored check's (request, response), read back from the audit database."""
-    with sqlite3.connect(app.config["DATABASE"]) as conn:
-        row = conn.execute("SELECT request_json, response_json FROM checks ORDER BY seq DESC LIMIT 1").fetchone()
-    return json.loads(row[0]), json.loads(row[1])
+    [row] = raw_sql(app, "SELECT request_json, response_json FROM checks ORDER BY seq DESC LIMIT 1")
+    return tuple(v if isinstance(v, dict) else json.loads(v) for v in (row["request_json"], row["response_json"]))
 
 
 def isa_screening(client, **changes):
@@ -253,8 +252,7 @@ def test_a_bad_new_field_is_shown_next_to_it_and_everything_is_kept(web_app, fie
     assert re.search(r'id="contact_lens_use-yes" name="contact_lens_use" value="yes" checked', html)
     assert re.search(r'<option value="positive" selected>positive</option>', html)  # anti-HBc kept
     assert 'value="2026-11-10"' in html
-    with sqlite3.connect(web_app.config["DATABASE"]) as conn:
-        assert conn.execute("SELECT count(*) FROM checks").fetchone()[0] == 0
+    assert raw_sql(web_app, "SELECT count(*) AS n FROM checks") == [{"n": 0}]
 
 
 def test_edit_and_check_again_refills_the_new_fields_and_the_result_shows_them(web_app):
