@@ -25,6 +25,24 @@ from .rules import (
 )
 
 
+@lru_cache(maxsize=8192)
+def _reading_dict(parsed: ParsedMedication, match: MatchResult, classes: tuple[str, ...]) -> dict:
+    """A medication entry without its index, made once per reading (the readings are cached, so most are seen
+    again). Shared between responses, which only serialise it: never mutate it."""
+    best = match.best
+    return {
+        "input": parsed.text,
+        "parsed": parsed.as_dict(),
+        "status": match.status,
+        "match": None if match.status != "matched" else {
+            "generic": best.generic, "via": match.via, "score": round(best.score, 1),
+            "ingredients": list(best.ingredients), "matched_name": best.matched_name,
+        },
+        "candidates": [c.as_dict() for c in match.candidates],
+        "classes": list(classes),
+    }
+
+
 @dataclass(frozen=True)
 class MedicationResult:
     """One medication as read and matched, with the classes its ingredients belong to."""
@@ -36,19 +54,7 @@ class MedicationResult:
 
     def as_dict(self, kb: KnowledgeBase, memberships: bool = True) -> dict:
         """The contract's `medications[]` entry; `class_memberships` (with sources) on request."""
-        best = self.match.best
-        entry = {
-            "index": self.index,
-            "input": self.parsed.text,
-            "parsed": self.parsed.as_dict(),
-            "status": self.match.status,
-            "match": None if self.match.status != "matched" else {
-                "generic": best.generic, "via": self.match.via, "score": round(best.score, 1),
-                "ingredients": list(best.ingredients), "matched_name": best.matched_name,
-            },
-            "candidates": [c.as_dict() for c in self.match.candidates],
-            "classes": list(self.classes),
-        }
+        entry = {"index": self.index, **_reading_dict(self.parsed, self.match, self.classes)}
         if memberships:
             entry["class_memberships"] = [
                 {"drug": m.drug, "class": m.drug_class, "authority": m.authority, "scope": m.scope,

@@ -205,6 +205,7 @@ def test_clinician_and_auditor_end_to_end(server, browser):
     page.locator("select[name=verdict]").select_option("review")
     page.locator("select[name=user]").select_option("carla")
     page.get_by_role("button", name="Filter").click()
+    page.wait_for_url("**verdict=review**", wait_until="load")  # the filtered page, not the one before it
     assert "verdict=review" in page.url
     assert page.locator("#count-review").inner_text() == "1"
     assert page.locator("table.queue tbody tr").count() == 1

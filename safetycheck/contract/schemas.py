@@ -1,6 +1,7 @@
 """Request and response schemas of the v1 JSON contract (marshmallow 4; unknown fields are refused)."""
 
 import datetime as dt
+import math
 import numbers
 import sys
 
@@ -92,9 +93,12 @@ class MatchResponseSchema(Schema):
     results = fields.List(fields.Nested(MedicationResultSchema))
 
 
+UNIT_MAX = 40  # characters in a lab's unit
+
+
 class LabSchema(Schema):
     value = fields.Float(required=True, allow_nan=False)
-    unit = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    unit = fields.String(required=True, validate=validate.Length(min=1, max=UNIT_MAX))
     uln = fields.Float(validate=validate.Range(min=0, min_inclusive=False), allow_nan=False,
                        metadata={"description": "upper limit of normal; must be > 0", "exclusiveMinimum": True})
     lln = fields.Float(validate=validate.Range(min=0), allow_nan=False)
@@ -105,8 +109,28 @@ LAB_KEYS = ("anc", "platelets", "hemoglobin", "creatinine", "bilirubin_total", "
             "urine_albumin_creatinine_ratio", "bone_marrow_plasma_cells_pct", "qtc_ms")
 
 
+def _plain_number(value) -> bool:
+    """A JSON number that fields.Float takes as it is (no bool, no string, finite, far from overflow)."""
+    return (type(value) is float and math.isfinite(value)) or (type(value) is int and abs(value) < 10**15)
+
+
+class LabField(fields.Nested):
+    """One lab, a LabSchema. The common lab, {"value": n, "unit": "..."} with an optional "uln", takes a fast
+    path applying that schema's rules itself; any other goes through the schema (same document, same errors)."""
+
+    def _deserialize(self, value, attr, data, partial=None, **kwargs):
+        if (type(value) is dict and value.keys() <= {"value", "unit", "uln"} and _plain_number(value.get("value"))
+                and type(value.get("unit")) is str and 0 < len(value["unit"]) <= UNIT_MAX
+                and ("uln" not in value or (_plain_number(value["uln"]) and value["uln"] > 0))):
+            lab = {"value": float(value["value"]), "unit": value["unit"]}
+            if "uln" in value:
+                lab["uln"] = float(value["uln"])
+            return lab
+        return super()._deserialize(value, attr, data, partial=partial, **kwargs)
+
+
 class LabsSchema(Schema):
-    locals().update({key: fields.Nested(LabSchema) for key in LAB_KEYS})
+    locals().update({key: LabField(LabSchema) for key in LAB_KEYS})
 
 
 class PatientSchema(Schema):
