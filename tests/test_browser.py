@@ -1,9 +1,10 @@
 """End to end in a real browser: Debian's Chromium driven by Playwright, against gunicorn on 127.0.0.1.
 
 The first users are created with the CLI; then a clinician signs in, pastes a list, fixes a bad unit and reads
-the result; an auditor filters the queue, overrides (refused without a reason), exports CSV. Screenshots of
-the main pages are kept under test-artifacts/screenshots/ (SAFETYCHECK_SCREENSHOTS_TO=docs/screenshots
-refreshes the README's copies).
+the result; an auditor filters the queue, overrides (refused without a reason), exports CSV. A pharmacist fills
+and submits the form with the keyboard alone (every control labelled, a focus ring at every Tab stop), and the
+pages fit 768x1024 and 1280x800 without sideways scrolling. Screenshots of the main pages are kept under
+test-artifacts/screenshots/ (SAFETYCHECK_SCREENSHOTS_TO=docs/screenshots refreshes the README's copies).
 """
 
 import csv
@@ -61,6 +62,7 @@ def server(tmp_path_factory, engine, request):
     assert "no users yet" in flask("user", "list")
     flask("user", "create", "carla", "--role", "clinician", stdin=PASSWORD + "\n")
     flask("user", "create", "audrey", "--role", "auditor", stdin=PASSWORD + "\n")
+    flask("user", "create", "kim", "--role", "pharmacist", stdin=PASSWORD + "\n")  # the keyboard/tablet tests
     port = free_port()
     log = open(work / "gunicorn.log", "w", encoding="utf-8")  # noqa: SIM115 - closed at teardown
     proc = subprocess.Popen([str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2", "--timeout",
@@ -101,18 +103,18 @@ def browser():
             chromium.close()
 
 
-def new_page(browser, base):
-    context = browser.new_context(base_url=base, viewport={"width": 1280, "height": 800})
+def new_page(browser, base, width=1280, height=800):
+    context = browser.new_context(base_url=base, viewport={"width": width, "height": height}, locale="en-US")
     context.set_default_timeout(TIMEOUT_MS)
     return context.new_page()
 
 
-def shot(page, name):
+def shot(page, name, readme=True):
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     target = os.environ.get("SAFETYCHECK_SCREENSHOTS_TO")
-    if target:
+    if target and readme:
         Path(target).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(target) / f"{name}.png"))  # the README's copy: the first screen only
         shutil.copymode(path, Path(target) / f"{name}.png")
@@ -230,4 +232,142 @@ def test_clinician_and_auditor_end_to_end(server, browser):
     assert [(r["api_client"], r["channel"], r["verdict"], r["decision"]) for r in rows] == [
         ("carla", "web", "review", "overridden")]
     assert "UNMATCHED_MEDICATION" in rows[0]["codes"]
+    page.context.close()
+
+
+# -- keyboard only, labels, focus, tablet ---------------------------------------------------------------------
+FOCUS_STYLE = """() => { const s = getComputedStyle(document.activeElement);
+  const outline = s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0;
+  return {id: document.activeElement.id || document.activeElement.tagName, visible: outline || s.boxShadow !== 'none',
+          style: `${s.outlineStyle} ${s.outlineWidth} ${s.boxShadow}`}; }"""
+UNLABELLED = """() => [...document.querySelectorAll('#check-form :is(input:not([type=hidden]), select, textarea)')]
+  .filter(el => !(el.getAttribute('aria-label') || el.getAttribute('aria-labelledby')
+  || [...el.labels].some(l => l.textContent.trim()))).map(el => el.name || el.outerHTML)"""
+NO_SIDE_SCROLL = "() => document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+TOO_WIDE = """() => [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right >
+  document.documentElement.clientWidth + 1).slice(0, 5).map(e => `${e.tagName}#${e.id}.${e.className}`)"""
+
+
+def tab_to(page, element_id, seen, limit=250):
+    """Press Tab until the element has the focus (never a click); note each stop's focus indicator on the way."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        focus = page.evaluate(FOCUS_STYLE)
+        seen.append(focus)
+        if focus["id"] == element_id:
+            return
+    raise AssertionError(f"#{element_id} is not reachable with Tab")
+
+
+def type_into(page, element_id, text, seen):
+    tab_to(page, element_id, seen)
+    page.keyboard.type(text)
+
+
+def test_the_check_form_works_with_the_keyboard_alone_and_every_control_is_labelled(server, browser):
+    page = new_page(browser, server)
+    seen: list[dict] = []
+    page.goto("/login")
+    if page.evaluate("document.activeElement.id") != "name":  # autofocus is not applied in every run
+        tab_to(page, "name", seen)
+    page.keyboard.type("kim")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.locator("#check-form").wait_for()
+
+    assert page.evaluate(UNLABELLED) == []
+    for label in ("Registration date", "Screening date", "C1D1 date (start of treatment)", "HBsAg",
+                  "Anti-HBc (total)", "HBV DNA", "Last eye exam", "Ocular grade (KVA 0-4)"):
+        assert page.get_by_label(label, exact=True).count() == 1, label
+    for group in ("On dialysis", "Smoker", "Wears contact lenses", "With pain on clinical exam"):
+        fieldset = page.get_by_role("group", name=group, exact=True)
+        assert fieldset.get_by_role("radio").count() == 3 and fieldset.get_by_label("not answered").is_checked()
+
+    type_into(page, "medication_text", "1. Cipro 500 mg PO BID\n- metfromin 500 mg BID\n", seen)
+    tab_to(page, "regimen", seen)
+    page.keyboard.type("Isatuximab")  # typing picks the option in a closed select
+    assert page.locator("#regimen").input_value() == "isa-bela-pom-dex"
+    tab_to(page, "protocol", seen)
+    page.keyboard.type("nct")
+    assert page.locator("#protocol").input_value() == "nct05922501"
+    tab_to(page, "mode-dispensing", seen)
+    page.keyboard.press("ArrowDown")  # -> screening (eligibility, washout windows)
+    assert page.locator("#mode-screening").is_checked()
+    tab_to(page, "date", seen)
+    page.keyboard.type("11222026")  # mm dd yyyy segments in the en-US locale
+    assert page.locator("#date").input_value() == "2026-11-22"
+    type_into(page, "c1d1_date", "12012026", seen)
+    assert page.locator("#c1d1_date").input_value() == "2026-12-01"
+    type_into(page, "age_years", "67", seen)
+    tab_to(page, "sex", seen)
+    page.keyboard.type("f")
+    type_into(page, "weight_kg", "70", seen)
+    tab_to(page, "on_dialysis-unknown", seen)  # Tab enters a radio group at its checked choice
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")  # arrows move and choose: not answered -> yes -> no
+    tab_to(page, "contact_lens_use-unknown", seen)
+    page.keyboard.press("ArrowRight")
+    tab_to(page, "serology_hbsag", seen)
+    page.keyboard.type("n")
+    for key, value in (("anc", "2.5"), ("platelets", "180"), ("creatinine", "0.9"), ("bilirubin_total", "0.6")):
+        type_into(page, f"lab_{key}_value", value, seen)
+    type_into(page, "lab_bilirubin_total_uln", "1.2", seen)
+    tab_to(page, "tox_febrile_neutropenia", seen)
+    page.keyboard.press("Space")
+    assert page.locator("#tox_febrile_neutropenia").is_checked()
+    page.keyboard.press("Space")  # and off again: not reported
+    assert not page.locator("#tox_febrile_neutropenia").is_checked()
+    tab_to(page, "run-check", seen)
+    page.keyboard.press("Enter")
+
+    page.locator("#verdict-word").wait_for()
+    assert "/checks/" in page.url
+    assert page.locator("#verdict-word").inner_text().startswith("BLOCK")  # contact lenses: ineligible
+    assert page.locator("li.warning[data-code=PROTOCOL_INELIGIBLE]", has_text="isa-contact-lenses").count() == 1
+    assert page.locator("#entered-on_dialysis").inner_text() == "no"
+    assert page.locator("#entered-contact_lens_use").inner_text() == "yes"
+    assert page.locator("#entered-serology_hbsag").inner_text() == "negative"
+    assert page.locator("#entered-c1d1_date").inner_text() == "2026-12-01"
+    assert page.locator("#entered-smoker").inner_text() == "not given"
+
+    stops = [f for f in seen if f["id"] not in ("BODY", "HTML")]
+    assert len(stops) > 30
+    assert [f for f in stops if not f["visible"]] == []  # every stop shows where the focus is
+    shot(page, "check-result-keyboard", readme=False)
+    page.context.close()
+
+
+@pytest.mark.parametrize(("width", "height"), [(768, 1024), (1280, 800)])
+def test_the_pages_fit_a_tablet_and_a_small_laptop_screen(server, browser, width, height):
+    page = new_page(browser, server, width, height)
+    sign_in(page, "kim")
+    page.locator("#check-form").wait_for()
+    assert page.evaluate(NO_SIDE_SCROLL), f"the form scrolls sideways at {width}px: {page.evaluate(TOO_WIDE)}"
+    shot(page, f"check-form-{width}x{height}", readme=width < 1000)  # the README shows the tablet
+    page.get_by_label("Paste the list").fill(LIST)
+    fill_check(page, "10*9/L")
+    page.get_by_label("Registration date").fill("2026-11-25")
+    page.get_by_label("HBsAg").select_option("negative")
+    page.get_by_role("group", name="On dialysis", exact=True).get_by_label("no", exact=True).check()
+    page.get_by_role("button", name="Run the check").click()
+    verdict = page.locator("#verdict-word")
+    verdict.wait_for()
+    assert verdict.is_visible()
+    assert page.evaluate(NO_SIDE_SCROLL), f"the result scrolls sideways at {width}px: {page.evaluate(TOO_WIDE)}"
+    box = page.locator("section.verdict").bounding_box()
+    assert box["y"] + box["height"] <= height  # the verdict is on the first screen, without scrolling
+    shot(page, f"check-result-{width}x{height}", readme=width < 1000)
+    check_id = page.url.rsplit("/", 1)[1]
+    page.locator("#edit-link").click()
+    assert page.get_by_label("Registration date").input_value() == "2026-11-25"
+    page.locator("#preview-table").wait_for()  # the live reading of the refilled list, drawn by the script
+    assert page.evaluate(NO_SIDE_SCROLL), f"the refilled form scrolls sideways at {width}px: {page.evaluate(TOO_WIDE)}"
+
+    page.get_by_role("button", name="Sign out").click()  # the auditor's pages on the same screen
+    sign_in(page, "audrey")
+    for path, name in (("/review", "review-queue"), (f"/review/{check_id}", "review-check")):
+        page.goto(path)
+        assert page.evaluate(NO_SIDE_SCROLL), f"{path} scrolls sideways at {width}px: {page.evaluate(TOO_WIDE)}"
+        shot(page, f"{name}-{width}x{height}", readme=False)
     page.context.close()

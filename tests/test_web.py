@@ -2,12 +2,13 @@
 
 import csv
 import io
+import json
 import re
 
 import pytest
 
 from safetycheck import create_app
-from safetycheck.web import ConfigurationError
+from safetycheck.web import ConfigurationError, forms
 
 from .conftest import BOTH_ENGINES, make_app, raw_sql
 
@@ -157,3 +158,132 @@ def test_user_list_and_disable(web_app):
     login = {"name": "bob", "password": PASSWORD, "csrf_token": token(client.get("/login"))}
     refused = client.post("/login", data=login)
     assert refused.status_code == 401
+
+
+# -- the inputs the API took that the form lacked: window anchors, HBV serology, three-way answers ------------
+def last_check(app) -> tuple[dict, dict]:
+    """The newest stored check's (request, response), read back from the audit database."""
+    [row] = raw_sql(app, "SELECT request_json, response_json FROM checks ORDER BY seq DESC LIMIT 1")
+    return tuple(v if isinstance(v, dict) else json.loads(v) for v in (row["request_json"], row["response_json"]))
+
+
+def isa_screening(client, **changes):
+    """A screening check for the isatuximab-belantamab protocol (contact lenses, HBV DNA, eye exam)."""
+    return form_data(client, regimen="isa-bela-pom-dex", protocol="nct05922501", mode="screening",
+                     medication_text="aspirin 81 mg daily\n", **changes)
+
+
+def test_window_anchor_dates_reach_the_request_and_the_window_counts_from_them(web_app):
+    client = signed_in(web_app, "alice")
+    pix = {"protocol": "pix-emd-pcl", "mode": "screening", "medication_text": "rifampin 600 mg daily\n"}
+    assert client.post("/", data=form_data(client, **pix)).status_code == 302
+    request, response = last_check(web_app)
+    assert "registration_date" not in request
+    [inducer] = [w for w in response["warnings"] if w["kind"] == "protocol_exclusion"]
+    assert "registration_date not given: counted from date 2026-11-22" in inducer["message"]
+
+    dates = {"registration_date": "2026-11-25", "screening_date": "2026-11-10", "c1d1_date": "2026-12-01"}
+    assert client.post("/", data=form_data(client, **pix, **dates)).status_code == 302
+    request, response = last_check(web_app)
+    assert {k: request[k] for k in dates} == dates
+    [inducer] = [w for w in response["warnings"] if w["kind"] == "protocol_exclusion"]
+    assert "counted from registration_date 2026-11-25" in inducer["message"]
+
+
+def test_hbsag_positive_and_contact_lenses_yes_make_the_patient_ineligible(web_app):
+    client = signed_in(web_app, "alice")
+    data = isa_screening(client, serology_hbsag="positive", serology_anti_hbc="negative", contact_lens_use="yes",
+                         tox_ocular_grade="0", tox_eye_exam_date="2026-11-01")
+    assert client.post("/", data=data).status_code == 302
+    request, response = last_check(web_app)
+    assert request["serology"] == {"hbsag": "positive", "anti_hbc": "negative"}
+    assert request["patient"]["contact_lens_use"] is True
+    assert request["toxicities"] == {"ocular_grade": 0, "eye_exam_date": "2026-11-01"}
+    fired = {w["rule_id"] for w in response["warnings"]}
+    assert {"isa-hbsag", "isa-contact-lenses"} <= fired and response["verdict"] == "block"
+
+
+def test_a_question_not_answered_is_sent_as_absent_and_is_reported_not_assessed(web_app):
+    client = signed_in(web_app, "alice")
+    data = isa_screening(client, contact_lens_use="", smoker="", on_dialysis="", serology_hbsag="negative")
+    assert client.post("/", data=data).status_code == 302
+    request, response = last_check(web_app)
+    assert not {"contact_lens_use", "smoker", "on_dialysis"} & set(request["patient"])
+    assert "patient.contact_lens_use" in response["missing"]
+    assert any(w["code"] == "MISSING_PATIENT_DATA" and w["field"] == "patient.contact_lens_use"
+               for w in response["warnings"])
+
+    data = isa_screening(client, contact_lens_use="no", smoker="no", on_dialysis="no", serology_hbsag="negative")
+    assert client.post("/", data=data).status_code == 302
+    request, response = last_check(web_app)
+    assert {k: request["patient"][k] for k in ("contact_lens_use", "smoker", "on_dialysis")} == {
+        "contact_lens_use": False, "smoker": False, "on_dialysis": False}
+    assert "patient.contact_lens_use" not in response["missing"]
+    assert "isa-contact-lenses" not in {w["rule_id"] for w in response["warnings"]}
+
+
+def test_neuropathy_with_pain_is_three_way(web_app):
+    client = signed_in(web_app, "alice")
+    pix = {"protocol": "pix-emd-pcl", "mode": "screening", "tox_peripheral_neuropathy_grade": "2"}
+    assert client.post("/", data=form_data(client, **pix)).status_code == 302
+    request, response = last_check(web_app)
+    assert "peripheral_neuropathy_with_pain" not in request["toxicities"]
+    assert "toxicities.peripheral_neuropathy_with_pain" in response["missing"]
+    assert client.post("/", data=form_data(client, **pix, tox_peripheral_neuropathy_with_pain="yes")).status_code == 302
+    request, response = last_check(web_app)
+    assert request["toxicities"]["peripheral_neuropathy_with_pain"] is True
+    assert "pix-neuropathy-g2-pain" in {w["rule_id"] for w in response["warnings"]}
+
+
+@pytest.mark.parametrize(("field", "value"), [("registration_date", "2026-02-30"), ("c1d1_date", "1800-01-01"),
+                                              ("tox_eye_exam_date", "yesterday"), ("serology_hbsag", "maybe"),
+                                              ("child_pugh_class", "D"), ("smoker", "sometimes")])
+def test_a_bad_new_field_is_shown_next_to_it_and_everything_is_kept(web_app, field, value):
+    client = signed_in(web_app, "alice")
+    data = isa_screening(client, contact_lens_use="yes", serology_anti_hbc="positive", screening_date="2026-11-10")
+    data[field] = value
+    response = client.post("/", data=data)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert re.search(rf'id="{field}-error">[^<]+</span>', html)
+    assert re.search(rf'name="{field}"[^>]*aria-invalid="true"', html)
+    if field in ("registration_date", "c1d1_date", "tox_eye_exam_date"):  # a choice not offered cannot be kept
+        assert f'value="{value}"' in html  # what was entered is kept, wrong as it is
+    assert re.search(r'id="contact_lens_use-yes" name="contact_lens_use" value="yes" checked', html)
+    assert re.search(r'<option value="positive" selected>positive</option>', html)  # anti-HBc kept
+    assert 'value="2026-11-10"' in html
+    assert raw_sql(web_app, "SELECT count(*) AS n FROM checks") == [{"n": 0}]
+
+
+def test_edit_and_check_again_refills_the_new_fields_and_the_result_shows_them(web_app):
+    client = signed_in(web_app, "alice")
+    data = isa_screening(client, registration_date="2026-11-20", c1d1_date="2026-12-01", contact_lens_use="no",
+                         smoker="yes", serology_hbsag="negative", serology_anti_hbc="positive",
+                         serology_hbv_dna="undetectable", tox_peripheral_neuropathy_with_pain="no",
+                         tox_eye_exam_date="2026-11-02")
+    location = client.post("/", data=data).headers["Location"]
+    result = client.get(location).get_data(as_text=True)
+    assert re.search(r'id="entered-registration_date">2026-11-20<', result)
+    assert re.search(r'id="entered-contact_lens_use">no<', result)
+    assert re.search(r'id="entered-on_dialysis"><span class="not-given">not given', result)
+    assert re.search(r'id="entered-serology_hbv_dna">undetectable<', result)
+    html = client.get(f"/?from={location.rsplit('/', 1)[1]}").get_data(as_text=True)
+    for name, value in (("registration_date", "2026-11-20"), ("c1d1_date", "2026-12-01"),
+                        ("tox_eye_exam_date", "2026-11-02")):
+        assert re.search(rf'id="{name}" name="{name}" type="date" value="{value}"', html)
+    for name, value in (("contact_lens_use", "no"), ("smoker", "yes"), ("on_dialysis", ""),
+                        ("tox_peripheral_neuropathy_with_pain", "no")):
+        assert re.search(rf'name="{name}" value="{value}" checked', html), name
+    assert re.search(r'name="serology_hbv_dna">(?:(?!</select>).)*<option value="undetectable" selected>', html, re.S)
+
+
+def test_form_and_request_body_round_trip(kb):
+    body = {"regimen": "ipd", "mode": "screening", "date": "2026-11-22", "registration_date": "2026-11-25",
+            "screening_date": "2026-11-10", "c1d1_date": "2026-12-01",
+            "patient": {"smoker": False, "contact_lens_use": True, "child_pugh_class": "B"},
+            "labs": {}, "current_doses": {}, "serology": {"hbsag": "negative", "hbv_dna": "detectable"},
+            "toxicities": {"peripheral_neuropathy_grade": 2, "peripheral_neuropathy_with_pain": False,
+                           "eye_exam_date": "2026-11-01"}}
+    posted = {key: str(value) for key, value in forms.to_form(body).items()}  # what the refilled page posts
+    again, errors = forms.to_body(posted, kb)
+    assert errors == {} and again == body

@@ -1,10 +1,30 @@
 """The check form <-> the v1 request body, and field errors back onto the form's fields (no Flask)."""
 
 PATIENT_NUMBERS = ("age_years", "weight_kg", "height_cm")
-PATIENT_FLAGS = ("on_dialysis", "smoker")
+# Yes / no / not answered: "not answered" is sent as absent, never as false, so rules that need the answer
+# fail closed (MISSING_PATIENT_DATA) exactly as when the API is sent no value.
+PATIENT_FLAGS = ("on_dialysis", "smoker", "contact_lens_use")
+TOX_FLAGS = ("peripheral_neuropathy_with_pain",)
 ULN_LABS = ("bilirubin_total", "ast", "alt")  # the dose rules read these against the ULN
 TOX_GRADES = ("peripheral_neuropathy_grade", "ocular_grade")
 TOP_NUMBERS = ("cycle", "day")
+TOP_DATES = ("date", "registration_date", "screening_date", "c1d1_date")  # the check date and window anchors
+SEROLOGY = {"hbsag": ("positive", "negative"), "anti_hbc": ("positive", "negative"),
+            "hbv_dna": ("detectable", "undetectable")}
+ANSWERS = {"yes": True, "no": False}  # anything else (the "not answered" choice) leaves the field out
+
+
+def _answer(raw, name: str, errors: dict) -> bool | None:
+    """yes -> True, no -> False, not answered -> None; anything else is refused, not read as an answer."""
+    text = (raw or "").strip()
+    if text and text not in ANSWERS:
+        errors[name] = ["Choose yes, no or not answered."]
+    return ANSWERS.get(text)
+
+
+def _shown(value) -> str:
+    """A stored boolean -> the three-way choice ("" = not answered)."""
+    return "" if value is None else ("yes" if value else "no")
 
 
 def regimen_drugs(kb) -> list[str]:
@@ -27,9 +47,9 @@ def to_body(form, kb) -> tuple[dict, dict]:
     """Posted form fields -> (v1 request body, errors by form field); empty fields are left out."""
     errors: dict[str, list[str]] = {}
     body: dict = {"regimen": form.get("regimen", ""), "mode": form.get("mode") or "dispensing"}
-    for key in ("protocol", "date"):
-        if form.get(key):
-            body[key] = form[key]
+    for key in ("protocol", *TOP_DATES):
+        if (form.get(key) or "").strip():
+            body[key] = form[key].strip()  # the schema checks the date and names the field
     for key in TOP_NUMBERS:
         value = _number(form.get(key), key, errors, integer=True)
         if value is not None:
@@ -37,14 +57,17 @@ def to_body(form, kb) -> tuple[dict, dict]:
     patient: dict = {}
     if form.get("patient_id", "").strip():
         patient["id"] = form["patient_id"].strip()
-    if form.get("sex"):
-        patient["sex"] = form["sex"]
+    for key in ("sex", "child_pugh_class"):  # choices; the schema refuses anything else, naming the field
+        if form.get(key):
+            patient[key] = form[key]
     for key in PATIENT_NUMBERS:
         value = _number(form.get(key), key, errors)
         if value is not None:
             patient[key] = value
     for key in PATIENT_FLAGS:
-        patient[key] = form.get(key) == "yes"
+        answer = _answer(form.get(key), key, errors)
+        if answer is not None:
+            patient[key] = answer
     body["patient"] = patient
     labs: dict = {}
     for key in kb.labs:
@@ -72,9 +95,18 @@ def to_body(form, kb) -> tuple[dict, dict]:
         value = _number(form.get(f"tox_{key}"), f"tox_{key}", errors, integer=True)
         if value is not None:
             tox[key] = value
+    for key in TOX_FLAGS:
+        answer = _answer(form.get(f"tox_{key}"), f"tox_{key}", errors)
+        if answer is not None:
+            tox[key] = answer
     if form.get("tox_febrile_neutropenia") == "yes":
         tox["febrile_neutropenia"] = True
+    if (form.get("tox_eye_exam_date") or "").strip():
+        tox["eye_exam_date"] = form["tox_eye_exam_date"].strip()
     body["toxicities"] = tox
+    serology = {key: form[f"serology_{key}"] for key in SEROLOGY if form.get(f"serology_{key}")}
+    if serology:  # the schema refuses a value outside the choices, naming serology.KEY
+        body["serology"] = serology
     text = form.get("medication_text", "")
     if text.strip():
         body["medication_text"] = text.replace("\r\n", "\n")
@@ -83,14 +115,15 @@ def to_body(form, kb) -> tuple[dict, dict]:
 
 def to_form(body: dict) -> dict:
     """A stored v1 request -> form values ("edit and check again")."""
-    values = {k: body.get(k) for k in ("regimen", "protocol", "mode", "date", "cycle", "day")}
+    values = {k: body.get(k) for k in ("regimen", "protocol", "mode", *TOP_DATES, "cycle", "day")}
     patient = body.get("patient") or {}
     values["patient_id"] = patient.get("id")
     values["sex"] = patient.get("sex")
+    values["child_pugh_class"] = patient.get("child_pugh_class")
     for key in PATIENT_NUMBERS:
         values[key] = patient.get(key)
     for key in PATIENT_FLAGS:
-        values[key] = "yes" if patient.get(key) else ""
+        values[key] = _shown(patient.get(key))
     for key, lab in (body.get("labs") or {}).items():
         values[f"lab_{key}_value"] = lab.get("value")
         values[f"lab_{key}_unit"] = lab.get("unit")
@@ -100,7 +133,12 @@ def to_form(body: dict) -> dict:
     tox = body.get("toxicities") or {}
     for key in TOX_GRADES:
         values[f"tox_{key}"] = tox.get(key)
+    for key in TOX_FLAGS:
+        values[f"tox_{key}"] = _shown(tox.get(key))
     values["tox_febrile_neutropenia"] = "yes" if tox.get("febrile_neutropenia") else ""
+    values["tox_eye_exam_date"] = tox.get("eye_exam_date")
+    for key, value in (body.get("serology") or {}).items():
+        values[f"serology_{key}"] = value
     lines = [m.get("text") or m.get("name") for m in body.get("medications") or []]
     text = body.get("medication_text") or ""
     values["medication_text"] = "\n".join([*(x for x in lines if x), *([text] if text else [])])
@@ -134,6 +172,8 @@ def form_name(path: tuple[str, ...]) -> str:
         return "patient_id" if rest[0] == "id" else rest[0]
     if head == "toxicities" and rest:
         return f"tox_{rest[0]}"
+    if head == "serology" and rest:
+        return f"serology_{rest[0]}"
     if head == "current_doses" and rest:
         return f"dose_{rest[0]}"
     if head == "medications":

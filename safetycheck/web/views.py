@@ -63,7 +63,7 @@ def logout():
 def _form_context(values: dict, errors: dict | None = None):
     kb = _kb()
     return {"kb": kb, "values": values, "errors": errors or {}, "drugs": forms.regimen_drugs(kb),
-            "uln_labs": forms.ULN_LABS}
+            "uln_labs": forms.ULN_LABS, "serology": forms.SEROLOGY}
 
 
 def _default_values() -> dict:
