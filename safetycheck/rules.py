@@ -247,8 +247,12 @@ def interactions(ctx: Context) -> None:
             found = ctx.authorities(drug, classes, rule["authorities"], label_scope=rule["affects"])
             if found:
                 _fire_interaction(ctx, rule, drug, med.index, ", ".join(found))
-        if rule.get("also_when_smoker") and ctx.patient.get("smoker"):
-            _fire_interaction(ctx, rule, "tobacco smoke (patient.smoker)", None, "patient.smoker")
+        if rule.get("also_when_smoker"):
+            smoker = ctx.patient.get("smoker")
+            if smoker is None:
+                ctx.need("patient.smoker", rule["id"])  # tobacco smoke is a CYP1A2 inducer: unknown is unchecked
+            elif smoker:
+                _fire_interaction(ctx, rule, "tobacco smoke (patient.smoker)", None, "patient.smoker")
 
 
 def _fire_interaction(ctx: Context, rule: dict, drug: str, index: int | None, authority: str) -> None:

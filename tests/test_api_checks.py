@@ -8,7 +8,8 @@ ENGINES = BOTH_ENGINES  # tests using the `app` fixture run on SQLite and on Pos
 
 BASE = {
     "regimen": "ipd", "mode": "dispensing", "date": "2026-11-22", "cycle": 2, "day": 8,
-    "patient": {"id": "p1", "age_years": 67, "sex": "female", "weight_kg": 70, "on_dialysis": False},
+    "patient": {"id": "p1", "age_years": 67, "sex": "female", "weight_kg": 70, "on_dialysis": False,
+                "smoker": False},
     "medications": [{"text": "aspirin 81 mg daily"}, {"text": "acyclovir 400 mg BID"}],
     "labs": {"anc": {"value": 2.5, "unit": "10*9/L"}, "platelets": {"value": 180, "unit": "10*9/L"},
              "creatinine": {"value": 0.9, "unit": "mg/dL"},
