@@ -177,7 +177,7 @@ def _append_batch(engine, conn, seal, db_id, check_file, table: str, batch: list
         if conn.in_transaction:  # SQLite already rolled back on some errors (SQLITE_FULL): keep the real one
             conn.execute("ROLLBACK")
         raise
-    if last is None or seq > last[0]:
+    if seq > (last[0] if last else 0):  # at least one row of the batch was stored
         seal.advance_in_turn(db_id, table, seq, prev)
 
 
