@@ -114,18 +114,22 @@ class Server:
             pass
 
 
-def process_group_cpu(pgid: int) -> float:
-    """Seconds of CPU the live processes of one process group have used (from /proc; Linux only)."""
-    total = 0
+def proc_files(name: str):
+    """(pid, text of /proc/<pid>/<name>) for every live process (Linux only)."""
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="ascii") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:  # fields after "(comm)": state ppid pgrp ... utime(12) stime(13)
+        if entry.isdigit():
+            try:
+                yield int(entry), Path(f"/proc/{entry}/{name}").read_text(encoding="ascii", errors="replace")
+            except OSError:
+                continue  # ended while we looked
+
+
+def process_group_cpu(pgid: int) -> float:
+    """Seconds of CPU the live processes of one process group have used."""
+    total = 0
+    for _pid, stat in proc_files("stat"):
+        fields = stat.rsplit(")", 1)[1].split()  # after "(comm)": state ppid pgrp ... utime(11) stime(12)
+        if int(fields[2]) == pgid:
             total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
 
@@ -133,13 +137,7 @@ def process_group_cpu(pgid: int) -> float:
 def worker_rss_mib(master_pid: int) -> list[float]:
     """Resident memory of each gunicorn worker (the master's children), MiB."""
     sizes = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            status = Path(f"/proc/{entry}/status").read_text(encoding="ascii")
-        except OSError:
-            continue
+    for _pid, status in proc_files("status"):
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
         if int(fields.get("PPid", "0").strip()) == master_pid:
             sizes.append(int(fields["VmRSS"].split()[0]) / 1024)

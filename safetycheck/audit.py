@@ -178,7 +178,7 @@ def _append_batch(engine, conn, seal, db_id, check_file, table: str, batch: list
             conn.execute("ROLLBACK")
         raise
     if seq > (last[0] if last else 0):  # at least one row of the batch was stored
-        seal.advance_in_turn(db_id, table, seq, prev)
+        seal.advance(db_id, table, seq, prev)
 
 
 def record_check(db, *, channel: str, api_client: str, request: dict, response: dict,

@@ -177,12 +177,7 @@ class Seal:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
     def advance(self, database_id: str, table: str, seq: int, row_hash: str) -> None:
-        """After a commit: move the anchor forward to this row (never back), taking the writer's turn."""
-        with self.writer_turn():
-            self.advance_in_turn(database_id, table, seq, row_hash)
-
-    def advance_in_turn(self, database_id: str, table: str, seq: int, row_hash: str) -> None:
-        """advance() for a caller already holding writer_turn().
+        """After a commit, inside writer_turn(): move the anchor forward to this row (never back).
 
         The file holds two fixed-size slots and each advance overwrites the older one in place: one pwrite, no
         rename, and a write torn by a crash spoils only that slot, while the other still vouches for the chain.

@@ -49,11 +49,13 @@ def _record_all(app, rows: list[dict], hold_turn: bool) -> list:
 
 
 def _anchor_generation(app) -> int:
-    return app.extensions["safetycheck_seal"].read_anchor()["generation"]
+    """How many times the anchor has moved (0 before the first row)."""
+    anchor = app.extensions["safetycheck_seal"].read_anchor()
+    return anchor["generation"] if anchor else 0
 
 
 def test_rows_queued_behind_a_writer_are_one_commit_each_chained(app, runner_for):
-    before = _anchor_generation(app) if app.extensions["safetycheck_seal"].read_anchor() else 0
+    before = _anchor_generation(app)
     outcomes = _record_all(app, [_row(n) for n in range(8)], hold_turn=True)
     assert all(isinstance(o, str) for o in outcomes)
     assert raw_sql(app, "SELECT count(*) AS n FROM checks")[0]["n"] == 8

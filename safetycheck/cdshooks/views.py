@@ -116,19 +116,28 @@ def service_get(service_id):
     return outcome(405, "Call a CDS service with POST.", "not-supported")
 
 
-@bp.post("/<service_id>")
-def call(service_id):
-    """One hook call -> cards; stored as a check before the cards go out."""
+def _accepted_post(service_id: str, path: str):
+    """((JWT claims, JSON body), None) for a POST to a known service at `path`, else ((None, None), the refusal):
+    404 for an unknown service, 401 for a refused JWT, 400 for a body that is not the JSON we take."""
     if service_id not in HOOK_OF:
-        return outcome(404, f"No CDS service {service_id}.", "not-found")
+        return (None, None), outcome(404, f"No CDS service {service_id}.", "not-found")
     try:
-        claims = authenticate(f"{base_url()}/cds-services/{service_id}")
+        claims = authenticate(f"{base_url()}{path}")
     except JwtRefused as err:
-        return outcome(401, f"JWT refused: {err}", "security")
+        return (None, None), outcome(401, f"JWT refused: {err}", "security")
     try:
         payload = parse_body(request.get_data(cache=False))
     except BadBody as err:
-        return outcome(400, str(err), "structure")
+        return (None, None), outcome(400, str(err), "structure")
+    return (claims, payload), None
+
+
+@bp.post("/<service_id>")
+def call(service_id):
+    """One hook call -> cards; stored as a check before the cards go out."""
+    (claims, payload), refused = _accepted_post(service_id, f"/cds-services/{service_id}")
+    if refused is not None:
+        return refused
     settings = settings_for(claims["client"])
     checker = current_app.extensions["safetycheck"]
     today = dt.datetime.now(dt.UTC).date()
@@ -179,16 +188,9 @@ def _note(item: dict) -> str:
 @bp.post("/<service_id>/feedback")
 def feedback(service_id):
     """Feedback -> reviews of the stored check that sent the card; the same feedback twice is stored once."""
-    if service_id not in HOOK_OF:
-        return outcome(404, f"No CDS service {service_id}.", "not-found")
-    try:
-        claims = authenticate(f"{base_url()}/cds-services/{service_id}/feedback")
-    except JwtRefused as err:
-        return outcome(401, f"JWT refused: {err}", "security")
-    try:
-        payload = parse_body(request.get_data(cache=False))
-    except BadBody as err:
-        return outcome(400, str(err), "structure")
+    (claims, payload), refused = _accepted_post(service_id, f"/cds-services/{service_id}/feedback")
+    if refused is not None:
+        return refused
     items = payload.get("feedback") if isinstance(payload, dict) else None
     if isinstance(items, dict):
         items = [items]
