@@ -123,28 +123,32 @@ def _build_index(keys: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
     if not keys:
         return [], np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32)
     lengths = np.fromiter(map(len, keys), dtype=np.int64, count=len(keys)) + 3  # f"  {key} "
-    chars = np.frombuffer("".join(f"  {key} " for key in keys).encode("utf-32-le"), dtype=np.uint32)
+    padded = "  " + "   ".join(keys) + " "  # "".join(f"  {key} " for key in keys), in one call
+    chars = np.frombuffer(padded.encode("utf-32-le"), dtype=np.uint32)
     # Rank the characters present, so that a gram is one integer below len(alphabet) ** 3.
     present = np.bincount(chars) > 0
     alphabet = np.flatnonzero(present)
     size = len(alphabet)
-    rank = (np.cumsum(present) - 1)[chars]
+    wide = np.int32 if size ** 3 < 1 << 31 else np.int64
+    rank = (np.cumsum(present, dtype=wide) - 1)[chars]
     codes = (rank[:-2] * size + rank[1:-1]) * size + rank[2:]
-    owner = np.repeat(np.arange(len(keys), dtype=np.int32), lengths)[:-2]
-    # A key's last two start positions would read into the next key: not grams of it.
-    valid = np.ones(len(codes), dtype=bool)
+    # A key's last two start positions would read into the next key: those get a gram number past
+    # every real one, so they sort last and are cut off below.
     ends = np.cumsum(lengths)[:-1]
-    valid[ends - 2] = valid[ends - 1] = False
-    codes, owner = codes[valid], owner[valid]
-    if size ** 3 <= 1 << 24:
-        seen = np.bincount(codes, minlength=size ** 3) > 0
-        gram_codes, gram_of = np.flatnonzero(seen), (np.cumsum(seen) - 1)[codes]
+    codes[ends - 2] = codes[ends - 1] = size ** 3
+    straddling = 2 * (len(keys) - 1)
+    if size ** 3 < 1 << 24:
+        seen = np.bincount(codes, minlength=size ** 3 + 1) > 0
+        gram_codes, gram_of = np.flatnonzero(seen), (np.cumsum(seen, dtype=np.int32) - 1)[codes]
     else:  # a huge alphabet: rank the grams by sorting instead of a table
         gram_codes, gram_of = np.unique(codes, return_inverse=True)
     if len(gram_codes) <= 1 << 16:
         gram_of = gram_of.astype(np.uint16)  # a stable sort of 16-bit integers is a radix sort
-    order = np.argsort(gram_of, kind="stable")
-    gram_of, owner = gram_of[order], owner[order]
+    order = np.argsort(gram_of, kind="stable")[: len(codes) - straddling]
+    if straddling:
+        gram_codes = gram_codes[:-1]  # the straddling number, always the largest
+    owner = np.repeat(np.arange(len(keys), dtype=np.int32), lengths)[order]
+    gram_of = gram_of[order]
     keep = np.ones(len(owner), dtype=bool)
     keep[1:] = (gram_of[1:] != gram_of[:-1]) | (owner[1:] != owner[:-1])  # a gram twice in one key
     gram_of, ids = gram_of[keep], owner[keep]

@@ -19,7 +19,7 @@ from importlib import metadata
 from .. import cache as cache_files
 from .. import forms, gcpause, text
 from ..forms import base_molecule
-from ..text import normalize
+from ..text import normalize, normalize_all
 
 DISTRIBUTION = "drug-named-entity-recognition"
 DATA_FILE = "drug_named_entity_recognition/drug_ner_dictionary.pkl.bz2"
@@ -105,9 +105,11 @@ def _load(path: str, version: str, cache_dir: str | None) -> Vocabulary:
 
 
 def _encode(vocab: Vocabulary) -> bytes:
-    # ~107k names share ~33k distinct entries: store each entry once and index it.
-    entries: dict[VocabularyEntry, int] = {}
-    index = [entries.setdefault(e, len(entries)) for e in vocab.names.values()]
+    # ~107k names share ~33k distinct entries: store each entry once and index it. _build shares
+    # equal entries, so they are told apart by identity (hashing a dataclass is a Python call).
+    distinct: dict[int, int] = {}
+    index = [distinct.setdefault(id(e), len(distinct)) for e in vocab.names.values()]
+    entries = list({id(e): e for e in vocab.names.values()}.values())
     return json.dumps({
         "version": vocab.version,
         "sha256": vocab.sha256,
@@ -185,8 +187,8 @@ def _build(data: dict, version: str, sha256: str) -> Vocabulary:
 
     brands = {variant for variant, info in variant_data.items() if info.get("is_brand")}
     names: dict[str, VocabularyEntry] = {}
-    for variant, targets in data["drug_variant_to_canonical"].items():
-        key = normalize(variant)
+    variants = data["drug_variant_to_canonical"]
+    for key, (variant, targets) in zip(normalize_all(list(variants)), variants.items(), strict=True):
         if not key:
             continue
         if key in canonicals:
