@@ -1,12 +1,14 @@
 """Start-up fast paths equal the straightforward code they replaced, over the real data, in every entry.
 
 The reference implementations below are the code as it was before the fast paths (issue 12), kept
-verbatim so the comparison means something: vocabulary._build, matching._build_index and
-loader.load_knowledge_base (with its _split_combination_generics).
+verbatim so the comparison means something: vocabulary._build and _encode, forms.strip_forms,
+matching._build_index and loader.load_knowledge_base (with its _split_combination_generics);
+text.normalize_all is compared with text.normalize name by name.
 """
 
 import bz2
 import io
+import json
 import random
 from collections import defaultdict
 from functools import cache
@@ -17,7 +19,7 @@ import pytest
 
 from safetycheck import matching
 from safetycheck.errors import DataFileError
-from safetycheck.forms import base_molecule
+from safetycheck.forms import _FORMULATION_PHRASES, FORMULATION_WORDS, SALT_WORDS
 from safetycheck.knowledge import loader, vocabulary
 from safetycheck.knowledge.base import DrugClass, KnowledgeBase, Membership, NameEntry
 from safetycheck.knowledge.clinical import load_clinical
@@ -32,12 +34,23 @@ from safetycheck.knowledge.loader import (
 )
 from safetycheck.knowledge.schemas import DRUG_LIST_FILES
 from safetycheck.knowledge.vocabulary import _BIOLOGIC_SUFFIX, _COMBINATION_SPLIT, Vocabulary, VocabularyEntry
-from safetycheck.text import normalize
+from safetycheck.text import normalize, normalize_all
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-# -- reference: vocabulary._build ----------------------------------------------------------------
+# -- reference: forms.strip_forms / base_molecule -----------------------------------------------
+def strip_forms(key: str) -> str:
+    key = _FORMULATION_PHRASES.sub(" ", key)
+    return " ".join(w for w in key.split() if w not in SALT_WORDS and w not in FORMULATION_WORDS)
+
+
+def base_molecule(key: str, molecules) -> str | None:
+    base = strip_forms(key)
+    return base if base and base != key and base in molecules else None
+
+
+# -- reference: vocabulary._build and _encode ----------------------------------------------------
 @cache
 def _canonical(name: str) -> str:
     name = normalize(name)
@@ -101,6 +114,21 @@ def reference_vocabulary_build(data: dict, version: str, sha256: str) -> Vocabul
         if keep:
             ids.setdefault(_canonical(canonical), keep)
     return Vocabulary(names=names, ids=ids, version=version, sha256=sha256)
+
+
+def reference_encode(vocab: Vocabulary) -> bytes:
+    # ~107k names share ~33k distinct entries: store each entry once and index it.
+    entries: dict[VocabularyEntry, int] = {}
+    index = [entries.setdefault(e, len(entries)) for e in vocab.names.values()]
+    return json.dumps({
+        "version": vocab.version,
+        "sha256": vocab.sha256,
+        "names": list(vocab.names),  # a list keeps the order, which the matcher's index relies on
+        "entry": index,
+        "entries": [[e.ingredients, e.is_generic, e.is_brand, e.alternatives, e.is_class_term]
+                    for e in entries],
+        "ids": vocab.ids,
+    }, separators=(",", ":")).encode()
 
 
 # -- reference: matching._build_index ------------------------------------------------------------
@@ -357,6 +385,38 @@ def test_vocabulary_build_with_several_targets_and_clashing_spellings_equals_the
     reference = reference_vocabulary_build(edited, version, "sha")
     assert list(fast.names.items()) == list(reference.names.items())
     assert any(e.alternatives for e in reference.names.values())
+
+
+def test_the_vocabulary_cache_file_is_the_one_the_old_code_wrote(vocabularies):
+    """Same bytes: the cache layout did not change (vocabulary.CACHE_FORMAT stays)."""
+    fast, reference = vocabularies
+    assert vocabulary._encode(fast) == reference_encode(reference)
+
+
+ODD_NAMES = ["", " ", "\0", "a\0b", "A.B.C", "  --x--  ", "'quoted'", "co-trimoxazole", "Tylenol\u00ae #3",
+             "caf\u00e9", "na\u00efve\u2019s", "\u00bd tab", "ABC/def + ghi", "x\ty\nz", "..", "#1", "+-/'",
+             "Lipid Complex", "\u2603", "e\u0301", "\u00df", "DEXAMETHASONE sodium phosphate 4 MG/ML"]
+
+
+def test_normalize_all_equals_normalize_name_by_name(raw_vocabulary, kb):
+    data, _ = raw_vocabulary
+    pick = random.Random(12)
+    letters = "aZ09 .-/+'#,;()\t\0\u00e9\u2019\u00ae_"
+    made = ["".join(pick.choice(letters) for _ in range(pick.randrange(12))) for _ in range(3000)]
+    for names in (list(data["drug_variant_to_canonical"]), list(data["drug_canonical_to_data"]), list(kb.names),
+                  ODD_NAMES, made, [n for n in made if "\0" not in n and n.isascii()], [], ["\u00e9"], ["x"]):
+        assert normalize_all(names) == [normalize(n) for n in names]
+
+
+def test_strip_forms_equals_the_reference(raw_vocabulary, kb):
+    from safetycheck import forms
+
+    data, _ = raw_vocabulary
+    keys = [*normalize_all(list(data["drug_variant_to_canonical"])), *kb.names, *map(normalize, ODD_NAMES),
+            "heparin sodium porcine", "doxorubicin liposomal", "x sodium sodium", "sodium", "lipid complex"]
+    assert [forms.strip_forms(k) for k in keys] == [strip_forms(k) for k in keys]
+    molecules = set(kb.generics)
+    assert [forms.base_molecule(k, molecules) for k in keys] == [base_molecule(k, molecules) for k in keys]
 
 
 def as_postings(built) -> dict[str, list[int]]:
