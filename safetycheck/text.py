@@ -5,30 +5,32 @@ import unicodedata
 
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'"})
 _NOT_NAME = re.compile(r"[^a-z0-9'+/#\-]+")
+# The same class minus the separator of normalize_all: a run of other characters never spans two names.
+_NOT_NAME_OR_NUL = re.compile(r"[^a-z0-9'+/#\-\x00]+")
+
+
+def _ascii(name: str) -> str:
+    name = name.translate(_APOSTROPHES)
+    return unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
 
 
 def normalize(name: str) -> str:
     """Lower-case, strip accents and punctuation, collapse spaces: the key every name lookup uses."""
     if not name.isascii():
-        name = name.translate(_APOSTROPHES)
-        name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+        name = _ascii(name)
     text = name.lower().replace(".", " ")
     return _NOT_NAME.sub(" ", text).strip(" -/+'")
 
 
-# normalize's character class, minus the separator: a run of other characters never crosses a name.
-_NOT_NAME_OR_SEPARATOR = re.compile(r"[^a-z0-9'+/#\-\x00]+")
-
-
 def normalize_all(names: list[str]) -> list[str]:
-    """[normalize(n) for n in names], the ASCII names in one regex pass (start-up normalises ~107k)."""
+    """[normalize(n) for n in names], in one regex pass over all of them (start-up normalises ~107k)."""
     if not names:
         return []
     joined = "\0".join(names)
-    if not joined.isascii() or joined.count("\0") != len(names) - 1:
-        # Non-ASCII names need NFKD first (and a NUL would break the join): those one by one.
-        odd = [not name.isascii() or "\0" in name for name in names]
-        done = iter(normalize_all([name for name, one_by_one in zip(names, odd) if not one_by_one]))
-        return [normalize(name) if one_by_one else next(done) for name, one_by_one in zip(names, odd)]
-    text = _NOT_NAME_OR_SEPARATOR.sub(" ", joined.lower().replace(".", " "))
+    if joined.count("\0") != len(names) - 1:
+        return [normalize(name) for name in names]  # a NUL inside a name: the join cannot tell them apart
+    if not joined.isascii():
+        # What normalize does to a non-ASCII name first; NFKD never makes a NUL.
+        joined = "\0".join([name if name.isascii() else _ascii(name) for name in names])
+    text = _NOT_NAME_OR_NUL.sub(" ", joined.lower().replace(".", " "))
     return [name.strip(" -/+'") for name in text.split("\0")]

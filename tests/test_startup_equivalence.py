@@ -395,13 +395,14 @@ def test_the_vocabulary_cache_file_is_the_one_the_old_code_wrote(vocabularies):
 
 ODD_NAMES = ["", " ", "\0", "a\0b", "A.B.C", "  --x--  ", "'quoted'", "co-trimoxazole", "Tylenol\u00ae #3",
              "caf\u00e9", "na\u00efve\u2019s", "\u00bd tab", "ABC/def + ghi", "x\ty\nz", "..", "#1", "+-/'",
-             "Lipid Complex", "\u2603", "e\u0301", "\u00df", "DEXAMETHASONE sodium phosphate 4 MG/ML"]
+             "Lipid Complex", "\u2603", "e\u0301", "\u0301e", "\u00df", "it`s", "caf\u00e9`s",
+             "DEXAMETHASONE sodium phosphate 4 MG/ML"]
 
 
 def test_normalize_all_equals_normalize_name_by_name(raw_vocabulary, kb):
     data, _ = raw_vocabulary
     pick = random.Random(12)
-    letters = "aZ09 .-/+'#,;()\t\0\u00e9\u2019\u00ae_"
+    letters = "aZ09 .-/+'#,;()`\t\0\u00e9\u2019\u2018\u00ae\u0301_"
     made = ["".join(pick.choice(letters) for _ in range(pick.randrange(12))) for _ in range(3000)]
     for names in (list(data["drug_variant_to_canonical"]), list(data["drug_canonical_to_data"]), list(kb.names),
                   ODD_NAMES, made, [n for n in made if "\0" not in n and n.isascii()], [], ["\u00e9"], ["x"]):
