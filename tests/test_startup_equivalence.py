@@ -439,7 +439,9 @@ def test_index_build_equals_the_reference_over_the_real_names(kb):
     ["caf\u00e9 \u00fc\u00df", "\u2603\u2603\u2603 x"],
     [f"k{i} {i * 7919 % 1000}" for i in range(3000)],
     ["".join(map(chr, range(0x4e00 + i * 50, 0x4e00 + i * 50 + 8))) for i in range(600)],  # a huge alphabet
-], ids=["none", "one", "short", "repeats", "unicode", "many", "huge-alphabet"])
+    ["".join(random.Random(i).choices("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", k=12))
+     for i in range(20000)],  # more than 65536 distinct grams: no 16-bit sort
+], ids=["none", "one", "short", "repeats", "unicode", "many", "huge-alphabet", "many-grams"])
 def test_index_build_equals_the_reference_on_edge_cases(keys):
     assert as_postings(matching._build_index(keys)) == as_postings(reference_build_index(keys))
 
