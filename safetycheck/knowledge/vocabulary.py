@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import metadata
 
+import orjson
+
 from .. import cache as cache_files
 from .. import forms, gcpause, text
 from ..forms import base_molecule
@@ -110,7 +112,9 @@ def _encode(vocab: Vocabulary) -> bytes:
     distinct: dict[int, int] = {}
     index = [distinct.setdefault(id(e), len(distinct)) for e in vocab.names.values()]
     entries = list({id(e): e for e in vocab.names.values()}.values())
-    return json.dumps({
+    # orjson: the same text as json.dumps(separators=(",", ":")) for these ASCII names, ~8x faster
+    # (and any text it wrote for other names decodes to the same values).
+    return orjson.dumps({
         "version": vocab.version,
         "sha256": vocab.sha256,
         "names": list(vocab.names),  # a list keeps the order, which the matcher's index relies on
@@ -118,7 +122,7 @@ def _encode(vocab: Vocabulary) -> bytes:
         "entries": [[e.ingredients, e.is_generic, e.is_brand, e.alternatives, e.is_class_term]
                     for e in entries],
         "ids": vocab.ids,
-    }, separators=(",", ":")).encode()
+    })
 
 
 def _decode(payload: bytes) -> Vocabulary:
