@@ -17,4 +17,8 @@ def paused():
         yield
     finally:
         if enabled:
+            # What the block made would sit in the youngest generation and be scanned three times
+            # as it is promoted; freeze + unfreeze moves it straight to the oldest (two list splices).
+            gc.freeze()
+            gc.unfreeze()
             gc.enable()
