@@ -168,19 +168,22 @@ def _append_batch(engine, conn, seal, db_id, check_file, table: str, batch: list
             row["row_hash"] = _chained_hash(item.mac, prev)
             row["key_id"] = seal.key_id
             columns = ", ".join(["seq", *row])
-            conn.execute("SAVEPOINT audit_row")
-            try:
-                # seq is given, not generated: a PostgreSQL sequence leaves gaps on rollback
-                conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * (len(row) + 1))})",
-                             [seq + 1, *row.values()])
-            except Exception as err:  # noqa: BLE001 - this row alone is refused; the others go on
-                if not conn.in_transaction:
-                    raise  # the database dropped the whole transaction (disk full): every row fails with it
-                conn.execute("ROLLBACK TO SAVEPOINT audit_row")
+            # seq is given, not generated: a PostgreSQL sequence leaves gaps on rollback
+            insert = f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * (len(row) + 1))})"
+            if len(batch) == 1:  # alone: a refused row fails the whole transaction, which is only its own
+                conn.execute(insert, [seq + 1, *row.values()])
+            else:
+                conn.execute("SAVEPOINT audit_row")
+                try:
+                    conn.execute(insert, [seq + 1, *row.values()])
+                except Exception as err:  # noqa: BLE001 - this row alone is refused; the others go on
+                    if not conn.in_transaction:
+                        raise  # the database dropped the whole transaction (disk full): every row fails with it
+                    conn.execute("ROLLBACK TO SAVEPOINT audit_row")
+                    conn.execute("RELEASE SAVEPOINT audit_row")
+                    item.error, item.done = err, True
+                    continue
                 conn.execute("RELEASE SAVEPOINT audit_row")
-                item.error, item.done = err, True
-                continue
-            conn.execute("RELEASE SAVEPOINT audit_row")
             seq, prev = seq + 1, row["row_hash"]
         if check_file is not None:
             check_file()  # the file deleted or replaced under us: the rows would vanish, so nothing is answered
