@@ -13,9 +13,9 @@ import re
 import orjson
 
 _OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-# A number (after ":", "," or "[") that orjson may word differently from json: 1e-9 <= |x| < 1e-4. Text in a
+# A number (first, or after ":", "," or "[") that orjson may word differently from json: 1e-9 <= |x| < 1e-4. Text in a
 # string that looks like one only costs json's slower answer, never a wrong one.
-_NUMBER_MAY_DIFFER = re.compile(r"[:,\[]-?(?:0\.0000|\d(?:\.\d+)?e-\d(?!\d))")
+_NUMBER_MAY_DIFFER = re.compile(r"(?:^|[:,\[])-?(?:0\.0000|\d(?:\.\d+)?e-\d(?!\d))")
 # Its two tell-tales, each found fast (a literal first): the full pattern then runs on a few characters only.
 _TELL_TALES = (re.compile(r"0\.0000"), re.compile(r"e-\d(?!\d)"))
 _LONGEST_NUMBER = 32

@@ -42,6 +42,7 @@ def test_every_code_point_is_escaped_the_same_way():
 def test_numbers_orjson_words_differently_fall_back_to_json(number):
     value = {"v": number, "list": [number, str(number)]}
     assert fast_canonical(value) == canonical(value)
+    assert fast_canonical(number) == canonical(number)  # a number alone, with nothing before it
 
 
 def test_what_json_writes_by_str_is_written_by_str():
