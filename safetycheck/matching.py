@@ -180,9 +180,10 @@ class Matcher:
         self.postings = _index(self.keys, kb.version, cache_dir)
         self._sound_index: dict[str, tuple[str, ...]] | None = None
         self.lengths = np.fromiter((len(k) for k in self.keys), dtype=np.int32, count=len(self.keys))
+        # The shortlist's postings by name length (built on first use: see _ranking and _by_length).
         self._max_length = int(self.lengths.max(initial=0))
-        self._ranking: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        self._ranked_postings: dict[str, tuple[np.ndarray, array.array] | None] = {}
+        self._ranks: tuple[np.ndarray, np.ndarray, list[int]] | None = None
+        self._length_postings: dict[str, tuple[np.ndarray, array.array] | None] = {}
 
     # -- exact ---------------------------------------------------------------------------------
     def lookup(self, name: str) -> NameEntry | None:
@@ -210,63 +211,59 @@ class Matcher:
         return [(span, entry) for _, span, entry in sorted(found, key=lambda f: f[0])]
 
     # -- fuzzy ---------------------------------------------------------------------------------
-    def _ranking_by_length(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Names ranked by (length, id): the id at each rank, each id's rank, and where each length's ranks
-        start. Built on the first fuzzy query (a few ms), like the sound index."""
-        if self._ranking is None:
+    def _ranking(self) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """Names ranked by (length, id): the id at each rank, each id's rank, and the first rank of each
+        length (one past the longest at the end). Built on the first fuzzy query (~5 ms)."""
+        if self._ranks is None:
             order = np.argsort(self.lengths, kind="stable").astype(np.int32)
             rank = np.empty_like(order)
             rank[order] = np.arange(len(order), dtype=np.int32)
-            starts = np.searchsorted(self.lengths[order], np.arange(self._max_length + 2))
-            self._ranking = (order, rank, starts)  # one assignment: a racing thread at worst builds it twice
-        return self._ranking
+            firsts = np.searchsorted(self.lengths[order], np.arange(self._max_length + 2)).tolist()
+            self._ranks = (order, rank, firsts)  # one assignment: a racing thread at worst builds it twice
+        return self._ranks
 
-    def _ranked(self, gram: str) -> tuple[np.ndarray, array.array] | None:
-        """The gram's names as ascending ranks, and where each length starts among them; None for a gram
-        no name has or one too common to count. Built on the gram's first use."""
-        entry = self._ranked_postings.get(gram, False)
+    def _by_length(self, gram: str) -> tuple[np.ndarray, array.array] | None:
+        """The gram's names as ascending ranks and where each length starts among them; None for a gram no
+        name has or one too common to count. Built on the gram's first use."""
+        entry = self._length_postings.get(gram, False)
         if entry is False:
             ids = self.postings.get(gram)
             entry = None
             if ids is not None and len(ids) <= COMMON_GRAM:
-                _, rank, starts = self._ranking_by_length()
+                _, rank, firsts = self._ranking()
                 ranks = np.sort(rank[ids])
-                entry = (ranks, array.array("q", np.searchsorted(ranks, starts).tolist()))
-            self._ranked_postings[gram] = entry
+                entry = (ranks, array.array("q", np.searchsorted(ranks, firsts).tolist()))
+            self._length_postings[gram] = entry
         return entry
 
     def _shortlist(self, key: str) -> list[int]:
         """Names sharing enough trigrams with the key and of similar length, most shared first."""
         # Grams shared by thousands of names ("ine", "in ") say little and cost most.
-        grams = [e for e in map(self._ranked, _trigrams(key)) if e is not None]
+        grams = [e for e in map(self._by_length, _trigrams(key)) if e is not None]
         if not grams:
             return []
         # Two edits leave roughly half of a name's trigrams intact; fewer shared means no match.
         threshold = max(2, int(0.4 * len(grams)))
-        # Names within the length slack are one range of ranks, one slice of each gram's ranks: only
-        # those are read (a fifth of the postings, typically), never a pass over every name.
+        # The names within the length slack are one range of ranks and one slice of each gram's ranks:
+        # only those are counted (a fifth of the postings and names, typically), not all 106k names.
         slack = max(3, len(key) // 3)
         low = min(max(0, len(key) - slack), self._max_length + 1)
         high = min(len(key) + slack + 1, self._max_length + 1)
         parts = [ranks[starts[low] : starts[high]] for ranks, starts in grams if starts[low] < starts[high]]
         if len(parts) < threshold:
             return []
-        # Ascending runs, one per gram: the stable sort (timsort) merges them.
-        shared = np.sort(np.concatenate(parts), kind="stable")
-        # A name is in each posting at most once, so it shares `threshold` grams or more exactly when its
-        # run in the sorted ranks reaches `threshold - 1` places on; the first place of each such run stays.
-        reach = len(shared) - threshold + 1
-        first = shared[:reach] == shared[threshold - 1 :]
-        first[1:] &= shared[1:reach] != shared[: reach - 1]
-        runs = np.flatnonzero(first)
-        ids = self._ranking_by_length()[0][shared[runs]]
+        order, _, firsts = self._ranking()
+        shared = np.concatenate(parts)
+        shared -= firsts[low]
+        counts = np.bincount(shared, minlength=firsts[high] - firsts[low])
+        hits = np.flatnonzero(counts >= threshold)
+        ids = order[hits + firsts[low]]
         if len(ids) <= self.shortlist:
             return sorted(ids.tolist())
-        # The ascending ids and intp counts that a bincount over all names gives, so that argpartition
-        # picks the same names in the same order.
-        counts = np.searchsorted(shared, shared[runs], side="right") - runs
+        # The ascending ids and their (intp) counts, as a bincount over all names gives them, so that
+        # argpartition picks the same names in the same order.
         by_id = np.argsort(ids)
-        ids, counts = ids[by_id], counts[by_id]
+        ids, counts = ids[by_id], counts[hits[by_id]]
         return ids[np.argpartition(counts, -self.shortlist)[-self.shortlist:]].tolist()
 
     def fuzzy(self, key: str) -> list[Candidate]:
