@@ -8,14 +8,16 @@ every input of the evaluation sets.
 import copy
 import csv
 import random
+import re
 import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from safetycheck import parsing
 from safetycheck.matching import COMMON_GRAM, _trigrams
-from safetycheck.parsing import parse_line
+from safetycheck.parsing import ParsedMedication, parse_line
 
 EVAL_DIR = Path(__file__).parent / "eval"
 
@@ -33,6 +35,98 @@ def reference_shortlist(self, key: str) -> list[int]:
     if len(ids) > self.shortlist:
         ids = ids[np.argpartition(counts[ids], -self.shortlist)[-self.shortlist:]]
     return ids.tolist()
+
+
+def _reference_number(text: str) -> float | None:
+    parts = re.split(r"\s*/\s*", text.replace(",", "."))
+    try:
+        return float(parts[0]) if len(parts) == 1 else None
+    except ValueError:
+        return None
+
+
+def _reference_is_dose_token(token: str) -> bool:
+    return bool(parsing._DOSE.match(token))
+
+
+def reference_parse_line(line: str) -> ParsedMedication:
+    """parse_line before issue 12: every pattern run on every line, case-insensitively."""
+    p = parsing
+    text = p._BULLET.sub("", line).strip()
+    other_names = tuple(b.strip() for b in p._BRACKET.findall(text) if b.strip())
+    work = p._BRACKET.sub(" ", text)
+    work = p._RXNORM_NOISE.sub(" ", work)
+    prn = p._PRN.search(work)
+    indication = prn.group("why").strip() if prn and prn.group("why") else None
+    if prn:
+        work = work[: prn.start()]
+    tokens = work.replace(",", " ").split()
+    while tokens and (_reference_is_dose_token(tokens[0]) or tokens[0].lower() in p._UNITS):
+        tokens.pop(0)
+    name_tokens: list[str] = []
+    for token in tokens:
+        low = token.lower().strip(".;:")
+        if (_reference_is_dose_token(token) or low in p._ROUTES or low in p._STOP_WORDS
+                or (low in p._FORM_WORDS and name_tokens) or p._FREQUENCY.fullmatch(low)):
+            break
+        name_tokens.append(token)
+    name = " ".join(name_tokens).strip(" ,;:-")
+    rest = work[len(" ".join(tokens[: len(name_tokens)])):] if name_tokens else work
+    dose = unit = dose_text = None
+    found = p._DOSE_IN_TEXT.search(rest)
+    if found:
+        dose_text = re.sub(r"\s+", "", found.group("num"))
+        dose = _reference_number(dose_text)
+        unit = p._UNITS[found.group("unit").lower()]
+    lowered = [t.lower().strip(".,;:") for t in rest.split()]
+    route = next((p._ROUTES[t] for t in lowered if t in p._ROUTES), None)
+    if route is None:
+        route = next((p._FORM_ROUTES[t] for t in lowered if p._FORM_ROUTES.get(t)), None)
+    form_words = [t for t in lowered if t in p._FORM_WORDS and t not in p._ROUTES]
+    frequency = p._FREQUENCY.search(rest)
+    return ParsedMedication(
+        text=line.strip(), name=name, dose=dose, dose_text=dose_text if dose is None else None, unit=unit,
+        form=" ".join(form_words) or None, route=route, frequency=frequency.group(0) if frequency else None,
+        prn=bool(prn), indication=indication, other_names=other_names)
+
+
+# Pieces of medication lines as they are written, to put together at random.
+_PIECES = {
+    "lead": ["", "", "", "1. ", "- ", "* ", "a) ", "24 HR ", "12 hr ", "NDA020800 ", "0.3 ML ", "2 ", "BLA125057 "],
+    "dose": ["", "5 mg", "81mg", "0.5 MG", "1,5 mg", "300/100 mg", "40 mg/ml", "10 units", "2 puffs", "75 mcg",
+             "500 MG", "1 g", "20 mEq", "2.5%", "5 mg / 325 mg", "1 tab", "x 2", "٣ mg", "10\u00a0mg", "½ tab"],
+    "form": ["", "", "tab", "cap DR", "Extended Release Oral Tablet", "cream", "eye drops", "inhaler HFA",
+             "patch", "ODT", "Oral Solution", "Auto-Injector", "Metered Dose Inhaler", "pen"],
+    "route": ["", "", "PO", "po", "IV", "SC", "subq", "topically", "PR", "inh", "SL", "per os"],
+    "frequency": ["", "", "BID", "bid", "q8h", "Q 6 H", "qAM", "qhs", "daily", "DAILY", "once daily",
+                  "twice a day", "three times daily", "every 4 hours", "every other day", "days 1-21",
+                  "D1,8,15", "q.d.", "b.i.d.", "weekly", "MWF", "Q WEEK", "q4-6h", "nightly", "monthly", "hs",
+                  "TID", "qid", "qod", "qwk", "four times daily", "every morning", "d1-21", "t.i.d.", "once weekly"],
+    "prn": ["", "", "", "prn", "PRN nausea", "prn for pain", "as needed", "As  Needed for sleep", "p.r.n. itch"],
+    "tail": ["", "", "", "[Tegretol]", "[Eliquis]", " x 7 days", ", take with food", "; hold if SBP<100",
+             "(home med)", "[ ]", "[Brand] [Other]", " stopped", " for 5 days"],
+}
+_NAMES = ["Eliquis", "ASA", "omeprazole", "Ondansetron", "Bactrim DS", "Metformin hydrochloride",
+          "Carbamazepine", "Paxlovid", "lisinoprl", "dexamethason", "Tylenol with codeine", "Anacin 3",
+          "insulin glargine", "Epinephrine", "hydrocodone/acetaminophen", "Céfuroxime", "İbuprofen",
+          "stopped taking omeprazole", "my prilosec", "vitamin D3", "Zyrtec-D", "levothyroxine sodium",
+          "HR", "Daily", "prn", "Dapagliflozin", "Blaxin", "Needed", "Q", "2", "oral contraceptives"]
+
+
+def made_up_lines(count: int, seed: int = 12) -> list[str]:
+    """Lines made of the pieces above in the usual order and, one in five, shuffled."""
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(count):
+        parts = [rng.choice(_PIECES["lead"]) + rng.choice(_NAMES)]
+        parts += [rng.choice(_PIECES[k]) for k in ("dose", "form", "route", "frequency", "prn", "tail")]
+        if rng.random() < 0.2:
+            rng.shuffle(parts)
+        line = " ".join(p for p in parts if p)
+        if rng.random() < 0.1:
+            line = line.upper()
+        lines.append(line)
+    return lines
 
 
 def misspelt(name: str, rng: random.Random) -> str:
@@ -92,3 +186,12 @@ def test_the_shortlist_of_a_name_too_short_or_too_common_is_empty(checker):
     matcher = checker.matcher
     for key in ("", "a", "ab", "ine", "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"):
         assert matcher._shortlist(key) == reference_shortlist(matcher, key)
+
+
+def test_parse_line_reads_every_line_as_the_reference_does(queries):
+    lines = queries + made_up_lines(6000) + [
+        "", " ", "[", "[]", "prn", "as needed", "hr", "24 HR", "NDA123456", "x", "1.", "2 mg", "\u212aeppra 5 mg",
+        "ſomething 5 mg qd", "ıbuprofen PRN", "Tylenol 500 mg PRN\u00a0headache", "abc 5 mg q\u0660h", "da 5 mg"]
+    differing = [line for line in lines if parse_line(line) != reference_parse_line(line)]
+    assert len(lines) > 8000
+    assert differing == []
