@@ -256,15 +256,16 @@ class Matcher:
         shared = np.concatenate(parts)
         shared -= firsts[low]
         counts = np.bincount(shared, minlength=firsts[high] - firsts[low])
-        hits = np.flatnonzero(counts >= threshold)
+        # Array methods, not the np.* wrappers: a few calls on small arrays, where the wrapper costs count.
+        hits = (counts >= threshold).nonzero()[0]
         ids = order[hits + firsts[low]]
         if len(ids) <= self.shortlist:
             return sorted(ids.tolist())
         # The ascending ids and their (intp) counts, as a bincount over all names gives them, so that
         # argpartition picks the same names in the same order.
-        by_id = np.argsort(ids)
+        by_id = ids.argsort()
         ids, counts = ids[by_id], counts[hits[by_id]]
-        return ids[np.argpartition(counts, -self.shortlist)[-self.shortlist:]].tolist()
+        return ids[counts.argpartition(-self.shortlist)[-self.shortlist:]].tolist()
 
     def fuzzy(self, key: str) -> list[Candidate]:
         """Candidates scoring within reach of the cutoff, best first, one per drug."""
