@@ -140,7 +140,9 @@ def _is_frequency_word(low: str) -> bool:
 
 def parse_line(line: str) -> ParsedMedication:
     """Read name, strength, unit, form, route, frequency and PRN from one line."""
-    text = _BULLET.sub("", line).strip()
+    # Most lines start with a letter not followed by "." or ")": no bullet can match there.
+    plain = line[:1].isalpha() and line[1:2] not in (".", ")")
+    text = (line if plain else _BULLET.sub("", line)).strip()
     if "[" in text:
         other_names = tuple(b.strip() for b in _BRACKET.findall(text) if b.strip())
         work = _BRACKET.sub(" ", text)
@@ -186,13 +188,21 @@ def parse_line(line: str) -> ParsedMedication:
             dose_text = _SPACES.sub("", dose_text)
         dose = _number(dose_text)
         unit = _UNITS[found.group("unit").lower()]
-    lowered = [t.lower().strip(".,;:") for t in rest.split()]
-    route = next((_ROUTES[t] for t in lowered if t in _ROUTES), None)
-    if route is None:
-        route = next((_FORM_ROUTES[t] for t in lowered if _FORM_ROUTES.get(t)), None)
+    rest_folded = rest.lower()  # lower-casing never makes or removes a space: split after it
+    lowered = [t.strip(".,;:") for t in rest_folded.split()]
+    route = None
+    for t in lowered:
+        if t in _ROUTES:
+            route = _ROUTES[t]
+            break
+    else:
+        for t in lowered:
+            if _FORM_ROUTES.get(t):
+                route = _FORM_ROUTES[t]
+                break
     form_words = [t for t in lowered if t in _FORM_WORDS and t not in _ROUTES]
     if ascii_line:
-        frequency = _FREQUENCY_LOWER.search(rest.lower())
+        frequency = _FREQUENCY_LOWER.search(rest_folded)
         frequency = rest[frequency.start() : frequency.end()] if frequency else None
     else:
         frequency = _FREQUENCY.search(rest)

@@ -191,7 +191,9 @@ def test_the_shortlist_of_a_name_too_short_or_too_common_is_empty(checker):
 def test_parse_line_reads_every_line_as_the_reference_does(queries):
     lines = queries + made_up_lines(6000) + [
         "", " ", "[", "[]", "prn", "as needed", "hr", "24 HR", "NDA123456", "x", "1.", "2 mg", "\u212aeppra 5 mg",
-        "ſomething 5 mg qd", "ıbuprofen PRN", "Tylenol 500 mg PRN\u00a0headache", "abc 5 mg q\u0660h", "da 5 mg"]
+        "ſomething 5 mg qd", "ıbuprofen PRN", "Tylenol 500 mg PRN\u00a0headache", "abc 5 mg q\u0660h", "da 5 mg",
+        " - aspirin 81 mg", "\t1) warfarin", "b. Tylenol", "b.Tylenol", "K. 5 mg", "\u212a) x", "ſ) x", "a)", "a) ",
+        "(2) heparin", "\u2022 Lasix 40 mg", "x.", "Z) zinc"]
     differing = [line for line in lines if parse_line(line) != reference_parse_line(line)]
     assert len(lines) > 8000
     assert differing == []
