@@ -470,7 +470,9 @@ class Matcher:
             return rxnorm
         names = [normalize(n) for n in (parsed.name, *parsed.other_names)]
         names = [n for n in names if n]
-        if names and _WITH.search(parsed.text) and not _WITH.search(parsed.name):
+        # ("w" first: the pattern needs one, and most lines have none.)
+        if names and ("w" in parsed.text or "W" in parsed.text) and _WITH.search(parsed.text) \
+                and not _WITH.search(parsed.name):
             # "Tylenol with codeine 300/30": the parser stops the name at "with".
             joined = self.match(parse_line(_WITH.sub(" + ", parsed.text)))
             if joined.status == "matched":

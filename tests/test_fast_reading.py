@@ -197,3 +197,10 @@ def test_parse_line_reads_every_line_as_the_reference_does(queries):
     differing = [line for line in lines if parse_line(line) != reference_parse_line(line)]
     assert len(lines) > 8000
     assert differing == []
+
+
+def test_a_line_without_w_never_holds_with(queries):
+    from safetycheck.matching import _WITH
+
+    lines = queries + made_up_lines(2000) + ["WITH", "w/", "W/", "\u0175ith", "w\u0130th", "wıth"]
+    assert [t for t in lines if _WITH.search(t) and "w" not in t and "W" not in t] == []
