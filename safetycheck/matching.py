@@ -508,15 +508,15 @@ class Matcher:
 
     def _numbered_line(self, text: str, names: list[str]) -> MatchResult | None:
         """Ambiguous when the name plus the number after it is another product ("Anacin 3 tabs")."""
-        if not names:
-            return None
+        own = self.lookup(names[0]) if names else None
+        if not own:
+            return None  # (looked up first: a misspelt name needs no more)
         words, name = normalize(text).split(), names[0].split()
         if len(words) <= len(name) or words[: len(name)] != name or not words[len(name)].isdigit():
             return None
-        own = self.lookup(names[0])
         line = f"{names[0]} {words[len(name)]}"
         other = self.lookup(line)
-        if not own or not other or own.ingredients == other.ingredients:
+        if not other or own.ingredients == other.ingredients:
             return None
         # "3" may be the count of tablets or the product's number: never pick one.
         return MatchResult("ambiguous", candidates=(Candidate(own.ingredients, names[0], 100.0),

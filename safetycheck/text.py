@@ -13,4 +13,10 @@ def normalize(name: str) -> str:
         name = name.translate(_APOSTROPHES)
         name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
     text = name.lower().replace(".", " ")
+    if "  " not in text:
+        # Letters and digits between single spaces (most names and lines) are left as they are by the
+        # pattern: skip it.
+        bare = text.replace(" ", "")
+        if bare.isalnum() and bare.isascii():
+            return text.strip(" -/+'")
     return _NOT_NAME.sub(" ", text).strip(" -/+'")

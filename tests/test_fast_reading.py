@@ -204,3 +204,27 @@ def test_a_line_without_w_never_holds_with(queries):
 
     lines = queries + made_up_lines(2000) + ["WITH", "w/", "W/", "\u0175ith", "w\u0130th", "wıth"]
     assert [t for t in lines if _WITH.search(t) and "w" not in t and "W" not in t] == []
+
+
+def reference_normalize(name: str) -> str:
+    """text.normalize before issue 12: the pattern on every name."""
+    import unicodedata
+
+    from safetycheck.text import _APOSTROPHES, _NOT_NAME
+
+    if not name.isascii():
+        name = name.translate(_APOSTROPHES)
+        name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    text = name.lower().replace(".", " ")
+    return _NOT_NAME.sub(" ", text).strip(" -/+'")
+
+
+def test_normalize_is_the_reference_one(kb, queries):
+    from safetycheck.text import normalize
+
+    rng = random.Random(12)
+    names = rng.sample(sorted(kb.names), 20000)
+    texts = queries + made_up_lines(3000) + names + [n.upper() for n in names[:2000]] + [
+        "", " ", "  ", "a  b", " a b ", "a\tb", "a\u00a0b", "-a-", "'a'", "a.b", "a. b", "A1 B2", "x/y", "x + y",
+        "\u0130buprofen", "caf\u00e9", "\u00bd tab", "\u212a", "a#1", "5-fu"]
+    assert [t for t in texts if normalize(t) != reference_normalize(t)] == []
