@@ -239,20 +239,27 @@ class Matcher:
 
     def _shortlist(self, key: str) -> list[int]:
         """Names sharing enough trigrams with the key and of similar length, most shared first."""
-        # Grams shared by thousands of names ("ine", "in ") say little and cost most.
-        grams = [e for e in map(self._by_length, _trigrams(key)) if e is not None]
-        if not grams:
-            return []
-        # Two edits leave roughly half of a name's trigrams intact; fewer shared means no match.
-        threshold = max(2, int(0.4 * len(grams)))
         # The names within the length slack are one range of ranks and one slice of each gram's ranks:
         # only those are counted (a fifth of the postings and names, typically), not all 106k names.
         slack = max(3, len(key) // 3)
         low = min(max(0, len(key) - slack), self._max_length + 1)
         high = min(len(key) + slack + 1, self._max_length + 1)
-        parts = [ranks[starts[low] : starts[high]] for ranks, starts in grams if starts[low] < starts[high]]
-        if len(parts) < threshold:
+        built = self._length_postings
+        used, parts = 0, []
+        for gram in _trigrams(key):
+            entry = built.get(gram, False)
+            if entry is False:
+                entry = self._by_length(gram)
+            # Grams shared by thousands of names ("ine", "in ") say little and cost most: None.
+            if entry is not None:
+                used += 1
+                ranks, starts = entry
+                if starts[low] < starts[high]:
+                    parts.append(ranks[starts[low] : starts[high]])
+        # Two edits leave roughly half of a name's trigrams intact; fewer shared means no match.
+        if not used or len(parts) < max(2, int(0.4 * used)):
             return []
+        threshold = max(2, int(0.4 * used))
         order, _, firsts = self._ranking()
         shared = np.concatenate(parts)
         shared -= firsts[low]
