@@ -7,6 +7,7 @@ import threading
 import uuid
 from datetime import UTC, datetime
 
+from .jsonform import canonical, fast_canonical
 from .seal import TABLES, SealError
 from .storage import engine_of
 
@@ -35,18 +36,29 @@ class IdempotencyConflict(Exception):
     """The Idempotency-Key was used before with a different request body."""
 
 
-def canonical(data) -> str:
-    """The one JSON form that is hashed and stored."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
 APPEND_ONLY_TRIGGERS = {f"{table}_no_{event}" for table in (*TABLES, "audit_meta") for event in ("update", "delete")}
 
 
 def row_hash(row: dict, fields: tuple[str, ...], seal=None) -> str:
     """HMAC (the audit key) over the row's fields, prev_hash included; plain sha256 for rows from before the key."""
-    payload = canonical([row.get(f) for f in fields]).encode()
+    payload = fast_canonical([row.get(f) for f in fields]).encode()
     return seal.row_hash(payload) if seal is not None else hashlib.sha256(payload).hexdigest()
+
+
+def _row_mac(row: dict, fields: tuple[str, ...], seal):
+    """row_hash's HMAC fed with every field but prev_hash, the last: made before the writer's turn, so the turn
+    only adds the previous row's hash (the request and response JSON are most of the bytes)."""
+    if fields[-1] != "prev_hash":
+        raise ValueError("prev_hash must be the last hashed field")
+    head = fast_canonical([row.get(f) for f in fields[:-1]])
+    return seal.row_mac(head[:-1].encode() + b",")  # "[a,b,...]" without its "]": prev_hash and "]" follow
+
+
+def _chained_hash(mac, prev_hash: str) -> str:
+    """row_hash(row) from _row_mac(row): the same bytes, so verify recomputes it the plain way."""
+    mac = mac.copy()
+    mac.update(fast_canonical(prev_hash).encode() + b"]")
+    return mac.hexdigest()
 
 
 def database_id(db) -> str:
@@ -82,10 +94,10 @@ def find_idempotent(db, api_client: str, key: str, request_hash: str) -> str | N
 class _Pending:
     """One row waiting for its turn to be appended, and what became of it."""
 
-    __slots__ = ("table", "row", "fields", "done", "error")
+    __slots__ = ("table", "row", "mac", "done", "error")
 
-    def __init__(self, table: str, row: dict, fields: tuple[str, ...]):
-        self.table, self.row, self.fields, self.done, self.error = table, row, fields, False, None
+    def __init__(self, table: str, row: dict, mac):
+        self.table, self.row, self.mac, self.done, self.error = table, row, mac, False, None
 
 
 class _Queue:
@@ -117,7 +129,7 @@ def _append(db, table: str, row: dict, fields: tuple[str, ...]) -> None:
     if seal is None:
         raise SealError("no audit key: the connection was not opened by the app (db.get_db / db.open_audit)")
     queue = _queue_for(seal)
-    mine = _Pending(table, row, fields)
+    mine = _Pending(table, row, _row_mac(row, fields, seal))
     with queue.items_lock:
         queue.items.append(mine)
     # One writer at a time: threads of a process on the queue's turn, processes of a server on the anchor's
@@ -153,22 +165,25 @@ def _append_batch(engine, conn, seal, db_id, check_file, table: str, batch: list
         for item in batch:
             row = item.row
             row["prev_hash"] = prev
-            row["row_hash"] = row_hash(row, item.fields, seal)
+            row["row_hash"] = _chained_hash(item.mac, prev)
             row["key_id"] = seal.key_id
             columns = ", ".join(["seq", *row])
-            conn.execute("SAVEPOINT audit_row")
-            try:
-                # seq is given, not generated: a PostgreSQL sequence leaves gaps on rollback
-                conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * (len(row) + 1))})",
-                             [seq + 1, *row.values()])
-            except Exception as err:  # noqa: BLE001 - this row alone is refused; the others go on
-                if not conn.in_transaction:
-                    raise  # the database dropped the whole transaction (disk full): every row fails with it
-                conn.execute("ROLLBACK TO SAVEPOINT audit_row")
+            # seq is given, not generated: a PostgreSQL sequence leaves gaps on rollback
+            insert = f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * (len(row) + 1))})"
+            if len(batch) == 1:  # alone: a refused row fails the whole transaction, which is only its own
+                conn.execute(insert, [seq + 1, *row.values()])
+            else:
+                conn.execute("SAVEPOINT audit_row")
+                try:
+                    conn.execute(insert, [seq + 1, *row.values()])
+                except Exception as err:  # noqa: BLE001 - this row alone is refused; the others go on
+                    if not conn.in_transaction:
+                        raise  # the database dropped the whole transaction (disk full): every row fails with it
+                    conn.execute("ROLLBACK TO SAVEPOINT audit_row")
+                    conn.execute("RELEASE SAVEPOINT audit_row")
+                    item.error, item.done = err, True
+                    continue
                 conn.execute("RELEASE SAVEPOINT audit_row")
-                item.error, item.done = err, True
-                continue
-            conn.execute("RELEASE SAVEPOINT audit_row")
             seq, prev = seq + 1, row["row_hash"]
         if check_file is not None:
             check_file()  # the file deleted or replaced under us: the rows would vanish, so nothing is answered
@@ -196,7 +211,7 @@ def record_check(db, *, channel: str, api_client: str, request: dict, response: 
         "codes": " ".join(sorted({w["code"] for w in response["warnings"]})),
         "patient_id": (request.get("patient") or {}).get("id"), "idempotency_key": idempotency_key,
         "request_hash": request_hash,
-        "request_json": request_json, "response_json": canonical(response),
+        "request_json": request_json, "response_json": fast_canonical(response),
     }
     try:
         _append(db, "checks", row, CHECK_FIELDS)

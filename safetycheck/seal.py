@@ -16,6 +16,8 @@ import stat
 from contextlib import contextmanager
 from pathlib import Path
 
+from .jsonform import fast_canonical
+
 ANCHOR_FORMAT = "safetycheck-audit-anchor/1"
 MIN_KEY_LENGTH = 32
 TABLES = ("checks", "reviews")
@@ -27,7 +29,7 @@ class SealError(Exception):
 
 
 def _canonical(data) -> bytes:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return fast_canonical(data).encode()
 
 
 def create_secret_file(path: Path, secret: str) -> bool:
@@ -85,6 +87,10 @@ class Seal:
 
     def row_hash(self, payload: bytes) -> str:
         return hmac.new(self._key, payload, hashlib.sha256).hexdigest()
+
+    def row_mac(self, head: bytes):
+        """The keyed HMAC of row_hash, fed with the payload's first bytes (the rest is added by the caller)."""
+        return hmac.new(self._key, head, hashlib.sha256)
 
     def _mac(self, body: dict) -> str:
         return hmac.new(self._key, _canonical(body), hashlib.sha256).hexdigest()
@@ -195,7 +201,7 @@ class Seal:
             body[table] = {"seq": seq, "row_hash": row_hash}
             body["generation"] = body.get("generation", 0) + 1
             record = {**body, "mac": self._mac(body)}
-            slot = json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
+            slot = _canonical(record)
             if len(slot) >= SLOT_BYTES:
                 raise SealError(f"anchor record is {len(slot)} bytes, more than a slot holds")
             slot = slot.ljust(SLOT_BYTES - 1) + b"\n"

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from safetycheck import create_app
-from safetycheck.web import ConfigurationError, forms
+from safetycheck.web import ConfigurationError, PageSessions, forms
 
 from .conftest import BOTH_ENGINES, make_app, raw_sql
 
@@ -58,6 +58,18 @@ def test_pages_need_sign_in_and_wrong_password_is_refused(web_app):
     page = client.get("/login")
     wrong = client.post("/login", data={"name": "alice", "password": "nope", "csrf_token": token(page)})
     assert wrong.status_code == 401 and "Wrong name or password" in wrong.get_data(as_text=True)
+
+
+def test_the_api_and_probes_neither_read_nor_set_the_session_cookie(web_app):
+    client = signed_in(web_app, "alice")  # holds a valid session cookie
+    assert client.get("/").status_code == 200
+    assert isinstance(web_app.session_interface, PageSessions)
+    for path in ("/healthz", "/api/v1/regimens", "/api/openapi.json", "/cds-services"):
+        response = client.get(path)
+        assert "Set-Cookie" not in response.headers, path
+    # a signed-in clinician is not an API client: the API still wants its key
+    assert client.get("/api/v1/regimens").status_code == 401
+    assert client.get("/").status_code == 200  # and the page session is untouched
 
 
 def test_login_without_csrf_token_is_refused(web_app):

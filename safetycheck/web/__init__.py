@@ -3,6 +3,7 @@
 import secrets
 
 from flask import request
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 
@@ -13,6 +14,20 @@ csrf = CSRFProtect()
 login_manager = LoginManager()
 login_manager.login_view = "web.login"
 login_manager.login_message = "Sign in to continue."
+
+
+# Paths whose every call is authenticated on its own (API key, CDS Hooks JWT) or needs no one: no cookie session.
+SESSIONLESS_PREFIXES = ("/api/", "/cds-services", "/healthz", "/readyz")
+
+
+class PageSessions(SecureCookieSessionInterface):
+    """Signed cookie sessions for the pages; the API and probes get Flask's null session (never read or written),
+    which spares each check the cookie signer Flask builds per request."""
+
+    def open_session(self, app, request):
+        if request.path.startswith(SESSIONLESS_PREFIXES):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
 
 
 class ConfigurationError(SystemExit):
@@ -42,6 +57,7 @@ def configure_secret(app) -> None:
 def init_app(app) -> None:
     """Sessions, CSRF, sign-in, the web and review blueprints, and `flask user ...`."""
     configure_secret(app)
+    app.session_interface = PageSessions()
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     # CSRF is checked by the session-authenticated blueprints only; the API and CDS Hooks use keys/JWTs.
