@@ -117,6 +117,8 @@ _PRN_LOWER = re.compile(_PRN.pattern)
 # A frequency starts with one of these letters: a word that does not cannot be one.
 _FREQUENCY_FIRST = frozenset("qehbtofdnwm")
 _SPACES = re.compile(r"\s+")
+# A route or a stop word ends the name (one look-up for both).
+_NAME_ENDS = frozenset(_ROUTES) | frozenset(_STOP_WORDS)
 _SLASH = re.compile(r"\s*/\s*")
 
 
@@ -173,8 +175,8 @@ def parse_line(line: str) -> ParsedMedication:
     name_tokens: list[str] = []
     for token in tokens:
         low = token.lower().strip(".;:")
-        if (_is_dose_token(token) or low in _ROUTES or low in _STOP_WORDS
-                or (low in _FORM_WORDS and name_tokens) or _is_frequency_word(low)):
+        if (low in _NAME_ENDS or (low in _FORM_WORDS and name_tokens) or _is_dose_token(token)
+                or _is_frequency_word(low)):
             break
         name_tokens.append(token)
     name = " ".join(name_tokens).strip(" ,;:-")
