@@ -257,9 +257,9 @@ class Matcher:
                 if starts[low] < starts[high]:
                     parts.append(ranks[starts[low] : starts[high]])
         # Two edits leave roughly half of a name's trigrams intact; fewer shared means no match.
-        if not used or len(parts) < max(2, int(0.4 * used)):
-            return []
         threshold = max(2, int(0.4 * used))
+        if len(parts) < threshold:
+            return []
         order, _, firsts = self._ranking()
         shared = np.concatenate(parts)
         shared -= firsts[low]
