@@ -20,3 +20,14 @@ limit_request_fields = 100
 limit_request_field_size = 8190
 # The path without its query string: a key someone put in a URL never reaches the log; no referer either.
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
+# A check's audit write takes the writer's turn and then gives up the GIL at every syscall inside it (BEGIN,
+# INSERT, COMMIT's fsync, the anchor's pwrite); each time, getting it back from a thread busy checking waited up
+# to Python's 5 ms switch interval while every other writer queued behind. 0.5 ms: ~10 % more checks/s (A/B).
+GIL_SWITCH_INTERVAL = 0.0005
+
+
+def post_worker_init(worker):
+    """Each worker process: the shorter GIL switch interval (see GIL_SWITCH_INTERVAL)."""
+    import sys
+
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL)

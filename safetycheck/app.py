@@ -8,7 +8,7 @@ from flask import Flask, jsonify, render_template, request
 from flask_smorest import Api
 from werkzeug.exceptions import RequestURITooLarge
 
-from . import auth, cli, db, error_pages, ncpdp, web
+from . import auth, cli, db, error_pages, gcpause, ncpdp, web
 from .config import DEFAULTS
 from .errors import StoreUnavailable
 from .knowledge import load_knowledge_base, vocabulary
@@ -57,16 +57,17 @@ def create_app(test_config: dict | None = None) -> Flask:
     web.configure_secret(app)  # before the slow knowledge load: a missing secret refuses at once
 
     cache_dir = app.config["CACHE_DIR"] or None
-    kb = app.config.get("KNOWLEDGE_BASE") or load_knowledge_base(
-        app.config["DATA_DIR"], vocab=vocabulary.load(cache_dir=cache_dir))
-    checker = Checker(
-        kb,
-        dur_codes=ncpdp.load(app.config["DATA_DIR"]),
-        score_cutoff=float(app.config["MATCH_SCORE_CUTOFF"]),
-        margin=float(app.config["MATCH_AMBIGUITY_MARGIN"]),
-        min_fuzzy_length=int(app.config["MATCH_MIN_FUZZY_LENGTH"]),
-        cache_dir=cache_dir,
-    )
+    with gcpause.paused():  # one pause over the whole load, not one rescan between its steps
+        kb = app.config.get("KNOWLEDGE_BASE") or load_knowledge_base(
+            app.config["DATA_DIR"], vocab=vocabulary.load(cache_dir=cache_dir))
+        checker = Checker(
+            kb,
+            dur_codes=ncpdp.load(app.config["DATA_DIR"]),
+            score_cutoff=float(app.config["MATCH_SCORE_CUTOFF"]),
+            margin=float(app.config["MATCH_AMBIGUITY_MARGIN"]),
+            min_fuzzy_length=int(app.config["MATCH_MIN_FUZZY_LENGTH"]),
+            cache_dir=cache_dir,
+        )
     app.extensions["safetycheck"] = checker
     app.extensions["safetycheck_service"] = CheckService(checker)
 

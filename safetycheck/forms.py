@@ -21,10 +21,15 @@ _FORMULATION_PHRASES = re.compile(r"\b(?:lipid complex|intrauterine system|intra
                                   r"transdermal system|extended release|delayed release)\b")
 
 
+_FORM_WORDS = SALT_WORDS | FORMULATION_WORDS
+
+
 def strip_forms(key: str) -> str:
     """A normalised name without its salt, ester and formulation words ('' when nothing is left)."""
-    key = _FORMULATION_PHRASES.sub(" ", key)
-    return " ".join(w for w in key.split() if w not in SALT_WORDS and w not in FORMULATION_WORDS)
+    words = _FORMULATION_PHRASES.sub(" ", key).split()
+    if _FORM_WORDS.isdisjoint(words):
+        return " ".join(words)  # most names: no word to drop, no per-word test in Python
+    return " ".join(w for w in words if w not in _FORM_WORDS)
 
 
 def base_molecule(key: str, molecules) -> str | None:

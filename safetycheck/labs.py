@@ -1,6 +1,8 @@
 """Lab units, derived values (creatinine clearance, eGFR, corrected calcium) and CTCAE grades."""
 
+import operator
 from decimal import ROUND_HALF_EVEN, Decimal
+from functools import lru_cache
 
 from .knowledge import KnowledgeBase
 from .models import InputError, LabValue
@@ -8,6 +10,7 @@ from .models import InputError, LabValue
 _UNIT_SPELLINGS = str.maketrans({"µ": "u", "μ": "u", "³": "3", " ": ""})
 
 
+@lru_cache(maxsize=1024)  # a few dozen spellings, asked for on every lab of every check
 def _unit_key(unit: str) -> str:
     return unit.translate(_UNIT_SPELLINGS).replace("^", "*").lower()
 
@@ -17,13 +20,23 @@ CONVERTED_DIGITS = 6  # significant digits kept after a unit conversion (catalog
 
 def exact(x) -> Decimal:
     """A number as a clinician writes it: the shortest decimal that round-trips the float (1.8, not 1.79999...)."""
-    return x if isinstance(x, Decimal) else Decimal(repr(float(x)))
+    if isinstance(x, Decimal):
+        return x
+    x = float(x)
+    return _exact_float(x) if x else Decimal(repr(x))  # 0.0 and -0.0 are one cache key: keep the sign
+
+
+@lru_cache(maxsize=4096)  # thresholds and lab values recur across checks; Decimal(repr()) is the slow part
+def _exact_float(x: float) -> Decimal:
+    return Decimal(repr(x))
+
+
+_COMPARISONS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
 
 def compare(op: str, left, right) -> bool:
     """`left op right` in decimal arithmetic, so 1.8 > 1.5 x 1.2 is False as it is by hand."""
-    a, b = exact(left), exact(right)
-    return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+    return _COMPARISONS[op](exact(left), exact(right))
 
 
 def times(multiple, value) -> Decimal:

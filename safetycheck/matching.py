@@ -115,15 +115,49 @@ def _trigrams(key: str) -> set[str]:
 
 
 def _build_index(keys: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Trigram postings as CSR: gram j lists the key ids ids[offsets[j]:offsets[j + 1]], ascending."""
-    postings: dict[str, list[int]] = {}
-    for i, key in enumerate(keys):
-        for gram in _trigrams(key):
-            postings.setdefault(gram, []).append(i)
-    offsets = np.zeros(len(postings) + 1, dtype=np.int64)
-    np.cumsum([len(ids) for ids in postings.values()], out=offsets[1:])
-    ids = np.concatenate([np.asarray(ids, dtype=np.int32) for ids in postings.values()] or [[]])
-    return list(postings), offsets, ids.astype(np.int32, copy=False)
+    """Trigram postings as CSR: gram j lists the key ids ids[offsets[j]:offsets[j + 1]], ascending.
+
+    The same postings as collecting _trigrams(key) per key in Python, in array operations (~10x
+    faster): every gram of every padded key as one integer, a stable sort by gram (key order kept
+    within a gram), and duplicates of (gram, key) dropped.
+    """
+    if not keys:
+        return [], np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32)
+    lengths = np.fromiter(map(len, keys), dtype=np.int64, count=len(keys)) + 3  # f"  {key} "
+    padded = "  " + "   ".join(keys) + " "  # "".join(f"  {key} " for key in keys), in one call
+    chars = np.frombuffer(padded.encode("utf-32-le"), dtype=np.uint32)
+    # Rank the characters present, so that a gram is one integer below len(alphabet) ** 3.
+    present = np.bincount(chars) > 0
+    alphabet = np.flatnonzero(present)
+    size = len(alphabet)
+    wide = np.int32 if size ** 3 < 1 << 31 else np.int64
+    rank = (np.cumsum(present, dtype=wide) - 1)[chars]
+    codes = (rank[:-2] * size + rank[1:-1]) * size + rank[2:]
+    # A key's last two start positions would read into the next key: those get a gram number past
+    # every real one, so they sort last and are cut off below.
+    ends = np.cumsum(lengths)[:-1]
+    codes[ends - 2] = codes[ends - 1] = size ** 3
+    straddling = 2 * (len(keys) - 1)
+    if size ** 3 < 1 << 24:
+        seen = np.bincount(codes, minlength=size ** 3 + 1) > 0
+        gram_codes, gram_of = np.flatnonzero(seen), (np.cumsum(seen, dtype=np.int32) - 1)[codes]
+    else:  # a huge alphabet: rank the grams by sorting instead of a table
+        gram_codes, gram_of = np.unique(codes, return_inverse=True)
+    if len(gram_codes) <= 1 << 16:
+        gram_of = gram_of.astype(np.uint16)  # a stable sort of 16-bit integers is a radix sort
+    order = np.argsort(gram_of, kind="stable")[: len(codes) - straddling]
+    if straddling:
+        gram_codes = gram_codes[:-1]  # the straddling number, always the largest
+    owner = np.repeat(np.arange(len(keys), dtype=np.int32), lengths)[order]
+    gram_of = gram_of[order]
+    keep = np.ones(len(owner), dtype=bool)
+    keep[1:] = (gram_of[1:] != gram_of[:-1]) | (owner[1:] != owner[:-1])  # a gram twice in one key
+    gram_of, ids = gram_of[keep], owner[keep]
+    offsets = np.zeros(len(gram_codes) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(gram_of, minlength=len(gram_codes)), out=offsets[1:])
+    letters = alphabet[np.stack([gram_codes // size ** 2, gram_codes // size % size, gram_codes % size], axis=1)]
+    grams = ["".join(map(chr, gram)) for gram in letters.tolist()]
+    return grams, offsets, ids
 
 
 def _encode_index(grams: list[str], offsets: np.ndarray, ids: np.ndarray) -> bytes:

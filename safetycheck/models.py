@@ -84,7 +84,7 @@ class Warning:
 
     def as_dict(self) -> dict:
         """JSON form: fields that are set."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+        return {name: value for name in _WARNING_FIELDS if (value := getattr(self, name)) is not None}
 
 
 @dataclass
@@ -101,4 +101,9 @@ class DoseRecommendation:
     resume: dict | None = None  # structured resume dose after a hold (only where the label gives one)
 
     def as_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "resume" or self.resume}
+        return {name: getattr(self, name) for name in _DOSE_FIELDS if name != "resume" or self.resume}
+
+
+# Field names in declaration order, looked up once (dataclasses.fields() per call was a visible cost).
+_WARNING_FIELDS = tuple(f.name for f in fields(Warning))
+_DOSE_FIELDS = tuple(f.name for f in fields(DoseRecommendation))

@@ -8,6 +8,7 @@ import string
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import lru_cache
 
 from .knowledge import KnowledgeBase
 from .labs import compare, exact
@@ -44,7 +45,15 @@ class _Formatter(string.Formatter):
 
 def fmt(template: str, values: dict) -> str:
     """Fill a message template from the check's values."""
+    if all(values.get(name) is not None for name in _field_names(template)):
+        return template.format_map(values)  # what the formatter gives when nothing is absent, in C
     return _Formatter().vformat(template, (), _Defaulting(values))
+
+
+@lru_cache(maxsize=1024)
+def _field_names(template: str) -> tuple[str, ...]:
+    """The names a template fills ("{platelets:,.0f}" -> platelets)."""
+    return tuple(name for _, name, _, _ in string.Formatter().parse(template) if name is not None)
 
 
 class _Defaulting(dict):

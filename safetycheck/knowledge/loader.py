@@ -8,6 +8,7 @@ from pathlib import Path
 from marshmallow import ValidationError
 from rapidfuzz import fuzz, process
 
+from .. import gcpause
 from ..errors import DataFileError
 from ..text import normalize
 from . import vocabulary
@@ -79,6 +80,15 @@ def _vocabulary_entry(entry) -> NameEntry:
     return NameEntry(entry.ingredients, via, "vocabulary")
 
 
+def _vocabulary_names(vocab) -> tuple[dict[str, NameEntry], set[str]]:
+    """The vocabulary's names as NameEntry, and its generics."""
+    # ~106k names share ~33k entries: convert each distinct entry once (the names keep their order).
+    distinct = {id(e): e for e in vocab.names.values()}
+    converted = {i: _vocabulary_entry(e) for i, e in distinct.items()}
+    names = dict(zip(vocab.names, map(converted.__getitem__, map(id, vocab.names.values())), strict=True))
+    return names, {i for e in distinct.values() for i in e.ingredients}
+
+
 def _one_generic(names: dict, generics: set, name: str) -> str | None:
     """The one generic a name means ("paracetamol" -> acetaminophen), else None."""
     if name in generics:
@@ -102,13 +112,23 @@ def _split_combination_generics(names: dict, generics: set, memberships) -> None
                  for p in vocabulary.COMBINATION_SPLIT.split(generic) if p.strip()]
         if len(parts) > 1 and all(p and p not in split for p in parts):
             split[generic] = tuple(sorted(set(parts)))
-    for key, entry in list(names.items()):
-        if entry.origin == "vocabulary" and set(entry.ingredients) & split.keys():
-            ingredients = tuple(sorted({r for i in entry.ingredients for r in split.get(i, (i,))}))
-            names[key] = NameEntry(ingredients, entry.via if entry.via != "exact" else "synonym", entry.origin)
+    names.update(_repointed(names, split, lambda key, entry: entry.origin == "vocabulary"))
     generics.difference_update(split)
 
 
+def _repointed(names: dict, targets: dict, eligible) -> dict:
+    """The eligible names whose ingredients include a key of targets, re-pointed at its value."""
+    if not targets:
+        return {}
+    keys = targets.keys()
+    # isdisjoint, not set(...) & keys: no set is made for each of the ~106k names.
+    return {key: NameEntry(tuple(sorted({r for i in entry.ingredients for r in targets.get(i, (i,))})),
+                           entry.via if entry.via != "exact" else "synonym", entry.origin)
+            for key, entry in names.items()
+            if not keys.isdisjoint(entry.ingredients) and eligible(key, entry)}
+
+
+@gcpause.paused()
 def load_knowledge_base(data_dir, vocab=None) -> KnowledgeBase:
     """Load data_dir (normally the repo's data/) over the open vocabulary; raise DataFileError."""
     data_dir = Path(data_dir)
@@ -125,8 +145,7 @@ def load_knowledge_base(data_dir, vocab=None) -> KnowledgeBase:
             continue
         rows[filename] = list(read_rows(path, schema_cls, problems, label))
 
-    names = {key: _vocabulary_entry(e) for key, e in vocab.names.items()}
-    generics = {i for e in vocab.names.values() for i in e.ingredients}
+    names, generics = _vocabulary_names(vocab)
 
     for where, row in rows["drugs.csv"]:
         generic = normalize(row["generic"])
@@ -190,15 +209,8 @@ def load_knowledge_base(data_dir, vocab=None) -> KnowledgeBase:
             # vocabulary entry that lists the product as if it were one drug (co-codamol).
             add_name(where, row["name"], tuple(sorted(set(resolved))), "brand", same_substance=True)
 
-    if redirects:
-        for key, entry in list(names.items()):
-            if entry.origin != "vocabulary" or key in curated:
-                continue
-            if set(entry.ingredients) & redirects.keys():
-                ingredients = tuple(sorted({r for i in entry.ingredients
-                                            for r in redirects.get(i, (i,))}))
-                names[key] = NameEntry(ingredients, entry.via if entry.via != "exact" else "synonym",
-                                       entry.origin)
+    names.update(_repointed(names, redirects,
+                            lambda key, entry: entry.origin == "vocabulary" and key not in curated))
 
     for where, row in rows["class_terms.csv"]:
         key = normalize(row["name"])
