@@ -110,8 +110,21 @@ def split_lines(text: str) -> list[str]:
     return lines
 
 
+# Case-folded twins of the patterns that every line runs through (their letters are all lower-case):
+# on an ASCII line, matching the lower-cased line without IGNORECASE finds the same spans, faster.
+_FREQUENCY_LOWER = re.compile(_FREQUENCY.pattern)
+_PRN_LOWER = re.compile(_PRN.pattern)
+# A frequency starts with one of these letters: a word that does not cannot be one.
+_FREQUENCY_FIRST = frozenset("qehbtofdnwm")
+_SPACES = re.compile(r"\s+")
+# A route or a stop word ends the name (one look-up for both).
+_NAME_ENDS = frozenset(_ROUTES) | frozenset(_STOP_WORDS)
+_SLASH = re.compile(r"\s*/\s*")
+
+
 def _number(text: str) -> float | None:
-    parts = re.split(r"\s*/\s*", text.replace(",", "."))
+    text = text.replace(",", ".")
+    parts = _SLASH.split(text) if "/" in text else (text,)
     try:
         return float(parts[0]) if len(parts) == 1 else None
     except ValueError:
@@ -119,18 +132,40 @@ def _number(text: str) -> float | None:
 
 
 def _is_dose_token(token: str) -> bool:
-    return bool(_DOSE.match(token))
+    # A dose starts with a digit (\d is a Unicode decimal digit, as isdecimal() tests).
+    return token[:1].isdecimal() and bool(_DOSE.match(token))
+
+
+def _is_frequency_word(low: str) -> bool:
+    return (not low or low[0] in _FREQUENCY_FIRST) and bool(_FREQUENCY.fullmatch(low))
 
 
 def parse_line(line: str) -> ParsedMedication:
     """Read name, strength, unit, form, route, frequency and PRN from one line."""
-    text = _BULLET.sub("", line).strip()
-    other_names = tuple(b.strip() for b in _BRACKET.findall(text) if b.strip())
-    work = _BRACKET.sub(" ", text)
-    work = _RXNORM_NOISE.sub(" ", work)
-    prn = _PRN.search(work)
-    indication = prn.group("why").strip() if prn and prn.group("why") else None
+    # Most lines start with a letter not followed by "." or ")": no bullet can match there.
+    plain = line[:1].isalpha() and line[1:2] not in (".", ")")
+    text = (line if plain else _BULLET.sub("", line)).strip()
+    if "[" in text:
+        other_names = tuple(b.strip() for b in _BRACKET.findall(text) if b.strip())
+        work = _BRACKET.sub(" ", text)
+    else:
+        other_names, work = (), text
+    ascii_line = work.isascii()
+    folded = work.lower()
+    # The RxNorm noise needs "hr", or "da"/"bla" before its digits; the PRN words "prn", "p.r.n" or "needed".
+    if "hr" in folded or "da" in folded or "bla" in folded:
+        work = _RXNORM_NOISE.sub(" ", work)
+        folded = work.lower()
+    if "prn" in folded or "p.r.n" in folded or "needed" in folded:
+        prn = _PRN_LOWER.search(folded) if ascii_line else _PRN.search(work)
+    else:
+        prn = None
+    indication = None
     if prn:
+        if ascii_line and prn.group("why"):
+            indication = work[prn.start("why") : prn.end("why")].strip()
+        elif not ascii_line:
+            indication = prn.group("why").strip() if prn.group("why") else None
         work = work[: prn.start()]
 
     tokens = work.replace(",", " ").split()
@@ -140,8 +175,8 @@ def parse_line(line: str) -> ParsedMedication:
     name_tokens: list[str] = []
     for token in tokens:
         low = token.lower().strip(".;:")
-        if (_is_dose_token(token) or low in _ROUTES or low in _STOP_WORDS
-                or (low in _FORM_WORDS and name_tokens) or _FREQUENCY.fullmatch(low)):
+        if (low in _NAME_ENDS or (low in _FORM_WORDS and name_tokens) or _is_dose_token(token)
+                or _is_frequency_word(low)):
             break
         name_tokens.append(token)
     name = " ".join(name_tokens).strip(" ,;:-")
@@ -150,15 +185,30 @@ def parse_line(line: str) -> ParsedMedication:
     dose = unit = dose_text = None
     found = _DOSE_IN_TEXT.search(rest)
     if found:
-        dose_text = re.sub(r"\s+", "", found.group("num"))
+        dose_text = found.group("num")
+        if not dose_text.isdigit():
+            dose_text = _SPACES.sub("", dose_text)
         dose = _number(dose_text)
         unit = _UNITS[found.group("unit").lower()]
-    lowered = [t.lower().strip(".,;:") for t in rest.split()]
-    route = next((_ROUTES[t] for t in lowered if t in _ROUTES), None)
-    if route is None:
-        route = next((_FORM_ROUTES[t] for t in lowered if _FORM_ROUTES.get(t)), None)
+    rest_folded = rest.lower()  # lower-casing never makes or removes a space: split after it
+    lowered = [t.strip(".,;:") for t in rest_folded.split()]
+    route = None
+    for t in lowered:
+        if t in _ROUTES:
+            route = _ROUTES[t]
+            break
+    else:
+        for t in lowered:
+            if _FORM_ROUTES.get(t):
+                route = _FORM_ROUTES[t]
+                break
     form_words = [t for t in lowered if t in _FORM_WORDS and t not in _ROUTES]
-    frequency = _FREQUENCY.search(rest)
+    if ascii_line:
+        frequency = _FREQUENCY_LOWER.search(rest_folded)
+        frequency = rest[frequency.start() : frequency.end()] if frequency else None
+    else:
+        frequency = _FREQUENCY.search(rest)
+        frequency = frequency.group(0) if frequency else None
     return ParsedMedication(
         text=line.strip(),
         name=name,
@@ -167,7 +217,7 @@ def parse_line(line: str) -> ParsedMedication:
         unit=unit,
         form=" ".join(form_words) or None,
         route=route,
-        frequency=frequency.group(0) if frequency else None,
+        frequency=frequency,
         prn=bool(prn),
         indication=indication,
         other_names=other_names,

@@ -19,6 +19,12 @@ def normalize(name: str) -> str:
     if not name.isascii():
         name = _ascii(name)
     text = name.lower().replace(".", " ")
+    if "  " not in text:
+        # Letters and digits between single spaces (most names and lines) are left as they are by the
+        # pattern: skip it.
+        bare = text.replace(" ", "")
+        if bare.isalnum() and bare.isascii():
+            return text.strip(" -/+'")
     return _NOT_NAME.sub(" ", text).strip(" -/+'")
 
 
