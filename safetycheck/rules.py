@@ -302,19 +302,20 @@ def prophylaxis(ctx: Context) -> None:
 
 def bleeding(ctx: Context) -> None:
     """Anticoagulants and antiplatelets with low platelets."""
+    # Each current ingredient once (in list order), and each rule's classes as a set, instead of once per rule.
+    taken = [(med, drug) for med in ctx.meds if ctx.current(med) for drug in med.ingredients]
     for rule in ctx.kb.bleeding_rules:
-        for med in ctx.meds:
-            if not ctx.current(med):
+        classes = frozenset(rule["classes"])
+        for med, drug in taken:
+            if ctx.class_set(drug).isdisjoint(classes) or not ctx.authorities(drug, classes, None) or (
+                    rule.get("unless_rule"), drug) in ctx.fired:
                 continue
-            for drug in med.ingredients:
-                if not ctx.authorities(drug, rule["classes"], None) or (rule.get("unless_rule"), drug) in ctx.fired:
-                    continue
-                platelets = ctx.labs.get("platelets")
-                if platelets is None:
-                    ctx.need("labs.platelets", rule["id"])
-                elif compare("<", platelets.value, rule["below"]):
-                    message = fmt(rule["message"], {"drug": drug, "platelets": platelets.value})
-                    ctx.warn(rule, message, "bleeding", drug=drug, medication_index=med.index)
+            platelets = ctx.labs.get("platelets")
+            if platelets is None:
+                ctx.need("labs.platelets", rule["id"])
+            elif compare("<", platelets.value, rule["below"]):
+                message = fmt(rule["message"], {"drug": drug, "platelets": platelets.value})
+                ctx.warn(rule, message, "bleeding", drug=drug, medication_index=med.index)
 
 
 # -- C: protocol exclusions ---------------------------------------------------------------------
