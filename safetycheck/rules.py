@@ -118,6 +118,8 @@ class Context:
     def __post_init__(self):
         self.regimen_drugs = frozenset(self.regimen["drugs"])
         self._class_sets: dict[str, frozenset] = {}
+        # Each ingredient of a medication taken now, once and in list order: what most rules walk.
+        self.taken = [(med, drug) for med in self.meds if self.current(med) for drug in med.ingredients]
 
     def class_set(self, drug: str) -> frozenset:
         """Every class any authority puts the drug in (a cheap first filter before authorities())."""
@@ -242,9 +244,8 @@ def _expand_missing(field_name: str, ctx: Context) -> list[str]:
 # -- A: interactions ----------------------------------------------------------------------------
 def interactions(ctx: Context) -> None:
     """Class x regimen-drug interactions, judged for co-administration now."""
-    # Each current ingredient with its classes, once (in list order), instead of once per rule.
-    taken = [(med, drug, ctx.class_set(drug)) for med in ctx.meds if ctx.current(med)
-             for drug in med.ingredients if drug not in ctx.regimen_drugs]
+    # Each current ingredient with its classes, once, instead of once per rule.
+    taken = [(med, drug, ctx.class_set(drug)) for med, drug in ctx.taken if drug not in ctx.regimen_drugs]
     for rule in ctx.kb.interaction_rules:
         if rule["affects"] not in ctx.regimen_drugs:
             continue
@@ -293,8 +294,7 @@ def prophylaxis(ctx: Context) -> None:
         if not imids:
             continue
         covered = any(groups.get(m.drug_class) in rule["needs_groups"]
-                      for med in ctx.meds if ctx.current(med)
-                      for d in med.ingredients for m in ctx.kb.classes_of(d))
+                      for _, d in ctx.taken for m in ctx.kb.classes_of(d))
         if not covered:
             ctx.warn(rule, fmt(rule["message"], {"regimen_drug": " and ".join(imids)}), rule.get("kind", "thrombosis"),
                      affects=imids[0])
@@ -302,11 +302,9 @@ def prophylaxis(ctx: Context) -> None:
 
 def bleeding(ctx: Context) -> None:
     """Anticoagulants and antiplatelets with low platelets."""
-    # Each current ingredient once (in list order), and each rule's classes as a set, instead of once per rule.
-    taken = [(med, drug) for med in ctx.meds if ctx.current(med) for drug in med.ingredients]
     for rule in ctx.kb.bleeding_rules:
-        classes = frozenset(rule["classes"])
-        for med, drug in taken:
+        classes = frozenset(rule["classes"])  # a set once per rule, for the class filter before authorities()
+        for med, drug in ctx.taken:
             if ctx.class_set(drug).isdisjoint(classes) or not ctx.authorities(drug, classes, None) or (
                     rule.get("unless_rule"), drug) in ctx.fired:
                 continue
