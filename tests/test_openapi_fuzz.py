@@ -118,7 +118,8 @@ def test_operations_on_a_stored_check_answer_within_the_schema(label, stored_che
 
 
 # Shapes schemathesis does not generate, which gave 5xx before issue 9: deep nesting, zero age, dates at the end of
-# the calendar, lone UTF-16 surrogates in any string, duplicate keys, fractions in integer fields.
+# the calendar, lone UTF-16 surrogates in any string, duplicate keys, fractions in integer fields; integers too
+# long for a float in any number field (a 500 in the whole-number fields until issue 12's property test).
 
 def _base_check():
     return json.loads(next((ROOT / "tests" / "cases").glob("001-*.json")).read_text(encoding="utf-8"))["request"]
@@ -146,7 +147,7 @@ def _set(body, path, value):
 def hostile_bodies(draw):
     """(raw JSON text, headers) for a real check body with one hostile change."""
     body = _base_check()
-    shape = draw(st.sampled_from(["deep", "age", "date", "surrogate", "duplicate", "fraction"]), label="shape")
+    shape = draw(st.sampled_from(["deep", "age", "date", "surrogate", "duplicate", "fraction", "huge"]), label="shape")
     if shape == "deep":
         depth = draw(st.integers(2000, 60000), label="depth")
         key = draw(st.sampled_from(["patient", "labs", "current_doses", "medications", "toxicities"]))
@@ -171,6 +172,20 @@ def hostile_bodies(draw):
             field = draw(st.sampled_from(["cycle", "day", "peripheral_neuropathy_grade", "ocular_grade"]))
             value = draw(st.floats(0.01, 4.99).filter(lambda v: not v.is_integer()))
             (body.setdefault("toxicities", {}) if field.endswith("grade") else body)[field] = value
+        elif shape == "huge":
+            field = draw(st.sampled_from(["cycle", "day", "peripheral_neuropathy_grade", "ocular_grade", "age_years",
+                                          "weight_kg", "lab", "current_dose"]))
+            value = draw(st.sampled_from([1, -1])) * 10 ** draw(st.integers(309, 4000))
+            if field.endswith("grade"):
+                body.setdefault("toxicities", {})[field] = value
+            elif field in ("age_years", "weight_kg"):
+                body.setdefault("patient", {})[field] = value
+            elif field == "lab":
+                next(iter(body["labs"].values()))["value"] = value
+            elif field == "current_dose":
+                body["current_doses"] = {"pomalidomide": value}
+            else:
+                body[field] = value
         text = json.dumps(body)
         if shape == "duplicate":
             key = draw(st.sampled_from(sorted(body)), label="duplicated key")
