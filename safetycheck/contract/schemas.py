@@ -7,6 +7,8 @@ import sys
 
 from marshmallow import Schema, ValidationError, fields, post_load, pre_load, validate, validates_schema
 
+from .fastload import FastLoad
+
 
 def _flask():
     """Flask, only when an adapter already loaded it: the contract itself never imports it (CLI, service)."""
@@ -21,6 +23,7 @@ class WholeNumber(fields.Integer):
     """An integer field that refuses fractions (2.5 is not cycle 2) and booleans instead of truncating them."""
 
     default_error_messages = {"invalid": "Not a whole number (a fraction is refused, never truncated)."}
+    loads_as = fields.Integer  # for fastload: a JSON integer loads as itself in both
 
     def _validated(self, value):
         # An integer is whole as it is (float() of a 400-digit one would overflow: a 500, found by a property test).
@@ -120,6 +123,8 @@ class LabField(fields.Nested):
     """One lab, a LabSchema. The common lab, {"value": n, "unit": "..."} with an optional "uln", takes a fast
     path applying that schema's rules itself; any other goes through the schema (same document, same errors)."""
 
+    loads_as = fields.Nested  # for fastload
+
     def _deserialize(self, value, attr, data, partial=None, **kwargs):
         if (type(value) is dict and value.keys() <= {"value", "unit", "uln"} and _plain_number(value.get("value"))
                 and type(value.get("unit")) is str and 0 < len(value["unit"]) <= UNIT_MAX
@@ -173,6 +178,8 @@ class MedicationList(fields.List):
     fast path that applies that schema's rules itself (a string of 1 to 500 characters, no other key); any
     other entry goes through the schema, so the documented shape and its errors are the same."""
 
+    loads_as = fields.List  # for fastload
+
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, list) and all(type(item) is dict and len(item) == 1 and type(item.get("text")) is str
                                            and 0 < len(item["text"]) <= TEXT_MAX for item in value):
@@ -200,8 +207,8 @@ class SerologySchema(Schema):
                             metadata={"description": "HBV DNA; needed when HBsAg is negative and anti-HBc positive"})
 
 
-class CheckRequestSchema(Schema):
-    """POST /api/v1/checks body (contract)."""
+class CheckRequestSchema(FastLoad, Schema):
+    """POST /api/v1/checks body (contract); the common body is loaded by code compiled from it (fastload)."""
 
     regimen = fields.String(required=True)
     protocol = fields.String()
