@@ -141,9 +141,9 @@ def _append(db, table: str, row: dict, fields: tuple[str, ...]) -> None:
                 batch = [item for item in queue.items if item.table == table]
                 queue.items = [item for item in queue.items if item.table != table]
             try:
-                with seal.writer_turn():
-                    _append_batch(engine_of(db), db.conn, seal, database_id(db), getattr(db, "check_file", None),
-                                  table, batch)
+                with seal.writer_turn() as turn:
+                    _append_batch(engine_of(db), db.conn, seal, turn, database_id(db),
+                                  getattr(db, "check_file", None), table, batch)
             except BaseException as err:
                 for item in batch:
                     if not item.done:
@@ -154,13 +154,13 @@ def _append(db, table: str, row: dict, fields: tuple[str, ...]) -> None:
         raise mine.error
 
 
-def _append_batch(engine, conn, seal, db_id, check_file, table: str, batch: list[_Pending]) -> None:
+def _append_batch(engine, conn, seal, turn, db_id, check_file, table: str, batch: list[_Pending]) -> None:
     """Insert the keyed rows in one transaction that holds the chain, check the file is still ours, commit, move
     the anchor; a row the database refuses (an idempotency clash) fails alone."""
     engine.begin_append(conn, table)  # SQLite: BEGIN IMMEDIATE; PostgreSQL: the chain's advisory lock
     try:
         last = conn.execute(f"SELECT seq, row_hash FROM {table} ORDER BY seq DESC LIMIT 1").fetchone()
-        seal.check_head(db_id, table, last[0] if last else None, last[1] if last else None)
+        turn.check_head(db_id, table, last[0] if last else None, last[1] if last else None)
         seq, prev = (last[0], last[1]) if last else (0, GENESIS)
         for item in batch:
             row = item.row
@@ -193,7 +193,7 @@ def _append_batch(engine, conn, seal, db_id, check_file, table: str, batch: list
             conn.execute("ROLLBACK")
         raise
     if seq > (last[0] if last else 0):  # at least one row of the batch was stored
-        seal.advance(db_id, table, seq, prev)
+        turn.advance(db_id, table, seq, prev)
 
 
 def record_check(db, *, channel: str, api_client: str, request: dict, response: dict,

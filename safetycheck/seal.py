@@ -157,7 +157,10 @@ class Seal:
 
     def check_head(self, database_id: str, table: str, last_seq: int | None, last_hash: str | None) -> None:
         """Before a write: refuse to extend a chain the anchor shows was truncated, rewritten or swapped."""
-        anchor = self.read_anchor()
+        self._check_head(self.read_anchor(), database_id, table, last_seq, last_hash)
+
+    def _check_head(self, anchor: dict | None, database_id: str, table: str, last_seq: int | None,
+                    last_hash: str | None) -> None:
         if anchor is None:
             return
         if anchor["database_id"] != database_id:
@@ -174,48 +177,26 @@ class Seal:
     @contextmanager
     def writer_turn(self):
         """Hold the anchor's lock: this server's writers take turns in the kernel's queue (woken at once when it
-        is free), not in SQLite's busy handler, which sleeps 1, 2, 5, 10... ms between tries."""
+        is free), not in SQLite's busy handler, which sleeps 1, 2, 5, 10... ms between tries. Yields the turn's
+        AnchorTurn, through which the anchor is checked and then advanced."""
         fd = self._lock_fd()
         fcntl.flock(fd, fcntl.LOCK_EX)
+        turn = AnchorTurn(self)
         try:
-            yield
+            yield turn
         finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+            try:
+                turn.close()
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
 
     def advance(self, database_id: str, table: str, seq: int, row_hash: str) -> None:
-        """After a commit, inside writer_turn(): move the anchor forward to this row (never back).
-
-        The file holds two fixed-size slots and each advance overwrites the older one in place: one pwrite, no
-        rename, and a write torn by a crash spoils only that slot, while the other still vouches for the chain.
-        """
-        out = os.open(self.anchor_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        """After a commit, holding writer_turn()'s lock: move the anchor forward to this row (never back)."""
+        turn = AnchorTurn(self)
         try:
-            data = os.pread(out, 4 * SLOT_BYTES, 0)
-            anchor, _ = self._parse(self.anchor_path, data) if data else (None, [])
-            anchor = anchor or {
-                "format": ANCHOR_FORMAT, "database_id": database_id, "key_id": self.key_id,
-                **{t: {"seq": 0, "row_hash": None} for t in TABLES}}
-            if anchor["database_id"] != database_id or anchor[table]["seq"] >= seq:
-                return  # a later row was anchored first (or check_head refuses this database anyway)
-            body = {k: v for k, v in anchor.items() if k != "mac"}
-            body[table] = {"seq": seq, "row_hash": row_hash}
-            body["generation"] = body.get("generation", 0) + 1
-            record = {**body, "mac": self._mac(body)}
-            slot = _canonical(record)
-            if len(slot) >= SLOT_BYTES:
-                raise SealError(f"anchor record is {len(slot)} bytes, more than a slot holds")
-            slot = slot.ljust(SLOT_BYTES - 1) + b"\n"
-            offset = (body["generation"] % 2) * SLOT_BYTES  # generation g goes where g - 2 was
-            if len(data) != 2 * SLOT_BYTES:  # new, or one JSON document from before slots: replaced whole
-                blank = b" " * (SLOT_BYTES - 1) + b"\n"
-                data = (slot + blank) if offset == 0 else (blank + slot)
-                self._replace(data)
-            else:
-                os.pwrite(out, slot, offset)
-                data = data[:offset] + slot + data[offset + SLOT_BYTES:]
-            self._last = (data, (record, []))
+            turn.advance(database_id, table, seq, row_hash)
         finally:
-            os.close(out)
+            turn.close()
 
     def _replace(self, data: bytes) -> None:
         """Write the whole anchor file atomically (a reader sees the old file or the new one, never a part)."""
@@ -246,3 +227,70 @@ class Seal:
             self._lock = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             self._lock_owner = pid
         return self._lock
+
+
+class AnchorTurn:
+    """The anchor during one writer's turn: read once, checked before the write, advanced after its commit.
+
+    Nobody else writes the anchor while the turn's lock is held, so one descriptor and one read serve both:
+    every system call inside the turn gives up the GIL and waits to get it back while the other writers queue
+    (the file was opened and read twice per turn before: check_head, then advance).
+    """
+
+    def __init__(self, seal: Seal):
+        self.seal = seal
+        self._fd: int | None = None
+        self._data: bytes | None = None
+
+    def _read(self) -> bytes:
+        if self._data is None:
+            try:
+                self._fd = os.open(self.seal.anchor_path, os.O_RDWR | os.O_CLOEXEC)
+            except FileNotFoundError:
+                self._data = b""
+            else:
+                self._data = os.pread(self._fd, 4 * SLOT_BYTES, 0)
+        return self._data
+
+    def check_head(self, database_id: str, table: str, last_seq: int | None, last_hash: str | None) -> None:
+        """Seal.check_head against the anchor as this turn read it."""
+        seal = self.seal
+        seal._check_head(seal._parse(seal.anchor_path, self._read())[0], database_id, table, last_seq, last_hash)
+
+    def advance(self, database_id: str, table: str, seq: int, row_hash: str) -> None:
+        """Move the anchor forward to this row (never back).
+
+        The file holds two fixed-size slots and each advance overwrites the older one in place: one pwrite, no
+        rename, and a write torn by a crash spoils only that slot, while the other still vouches for the chain.
+        """
+        seal, data = self.seal, self._read()
+        anchor, _ = seal._parse(seal.anchor_path, data) if data else (None, [])
+        anchor = anchor or {
+            "format": ANCHOR_FORMAT, "database_id": database_id, "key_id": seal.key_id,
+            **{t: {"seq": 0, "row_hash": None} for t in TABLES}}
+        if anchor["database_id"] != database_id or anchor[table]["seq"] >= seq:
+            return  # a later row was anchored first (or check_head refuses this database anyway)
+        body = {k: v for k, v in anchor.items() if k != "mac"}
+        body[table] = {"seq": seq, "row_hash": row_hash}
+        body["generation"] = body.get("generation", 0) + 1
+        record = {**body, "mac": seal._mac(body)}
+        slot = _canonical(record)
+        if len(slot) >= SLOT_BYTES:
+            raise SealError(f"anchor record is {len(slot)} bytes, more than a slot holds")
+        slot = slot.ljust(SLOT_BYTES - 1) + b"\n"
+        offset = (body["generation"] % 2) * SLOT_BYTES  # generation g goes where g - 2 was
+        if len(data) != 2 * SLOT_BYTES or self._fd is None:  # new, or one document from before slots: replaced
+            blank = b" " * (SLOT_BYTES - 1) + b"\n"
+            data = (slot + blank) if offset == 0 else (blank + slot)
+            seal._replace(data)
+            self.close()  # the descriptor is of the file replaced
+        else:
+            os.pwrite(self._fd, slot, offset)
+            data = data[:offset] + slot + data[offset + SLOT_BYTES:]
+        self._data = data
+        seal._last = (data, (record, []))
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
