@@ -213,6 +213,7 @@ class Matcher:
         # Building the index takes most of a second; cache_dir (optional) keeps it across starts.
         self.postings = _index(self.keys, kb.version, cache_dir)
         self._sound_index: dict[str, tuple[str, ...]] | None = None
+        self._numbered_heads: frozenset[str] | None = None
         self.lengths = np.fromiter((len(k) for k in self.keys), dtype=np.int32, count=len(self.keys))
         # The shortlist's postings by name length (built on first use: see _ranking and _by_length).
         self._max_length = int(self.lengths.max(initial=0))
@@ -305,7 +306,7 @@ class Matcher:
             return sorted(ids.tolist())
         # The ascending ids and their (intp) counts, as a bincount over all names gives them, so that
         # argpartition picks the same names in the same order.
-        by_id = ids.argsort()
+        by_id = ids.argsort(kind="stable")  # ids are distinct, so any sort gives this order; runs sort faster
         ids, counts = ids[by_id], counts[hits[by_id]]
         return ids[counts.argpartition(-self.shortlist)[-self.shortlist:]].tolist()
 
@@ -550,8 +551,8 @@ class Matcher:
     def _numbered_line(self, text: str, names: list[str]) -> MatchResult | None:
         """Ambiguous when the name plus the number after it is another product ("Anacin 3 tabs")."""
         own = self.lookup(names[0]) if names else None
-        if not own:
-            return None  # (looked up first: a misspelt name needs no more)
+        if not own or names[0] not in self._numbered():
+            return None  # (looked up first: a misspelt name, or one no numbered product shares, needs no more)
         words, name = normalize(text).split(), names[0].split()
         if len(words) <= len(name) or words[: len(name)] != name or not words[len(name)].isdigit():
             return None
@@ -562,6 +563,17 @@ class Matcher:
         # "3" may be the count of tablets or the product's number: never pick one.
         return MatchResult("ambiguous", candidates=(Candidate(own.ingredients, names[0], 100.0),
                                                     Candidate(other.ingredients, line, 100.0)))
+
+    def _numbered(self) -> frozenset[str]:
+        """Names that some known name extends by a number ("anacin" of "anacin 3"); built on first use (~20 ms)."""
+        if self._numbered_heads is None:
+            heads = set()
+            for name in self.kb.names:
+                head, _, last = name.rpartition(" ")
+                if head and last.isdigit():
+                    heads.add(head)
+            self._numbered_heads = frozenset(heads)
+        return self._numbered_heads
 
     def _from_text(self, text: str) -> MatchResult:
         """The whole line, when the parsed name found nothing: one known drug among other words."""

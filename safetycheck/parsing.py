@@ -175,8 +175,10 @@ def parse_line(line: str) -> ParsedMedication:
     name_tokens: list[str] = []
     for token in tokens:
         low = token.lower().strip(".;:")
-        if (low in _NAME_ENDS or (low in _FORM_WORDS and name_tokens) or _is_dose_token(token)
-                or _is_frequency_word(low)):
+        # _is_dose_token and _is_frequency_word written out: this loop runs for every word of every name.
+        if (low in _NAME_ENDS or (low in _FORM_WORDS and name_tokens)
+                or (token[:1].isdecimal() and _DOSE.match(token))
+                or ((not low or low[0] in _FREQUENCY_FIRST) and _FREQUENCY.fullmatch(low))):
             break
         name_tokens.append(token)
     name = " ".join(name_tokens).strip(" ,;:-")
@@ -188,7 +190,7 @@ def parse_line(line: str) -> ParsedMedication:
         dose_text = found.group("num")
         if not dose_text.isdigit():
             dose_text = _SPACES.sub("", dose_text)
-        dose = _number(dose_text)
+        dose = float(dose_text) if dose_text.isdecimal() else _number(dose_text)
         unit = _UNITS[found.group("unit").lower()]
     rest_folded = rest.lower()  # lower-casing never makes or removes a space: split after it
     lowered = [t.strip(".,;:") for t in rest_folded.split()]
