@@ -7,7 +7,7 @@ import threading
 import uuid
 from datetime import UTC, datetime
 
-from .jsonform import canonical, fast_canonical
+from .jsonform import fast_canonical
 from .seal import TABLES, SealError
 from .storage import engine_of
 
@@ -226,8 +226,11 @@ def record_check(db, *, channel: str, api_client: str, request: dict, response: 
 
 
 def canonical_request(request: dict) -> tuple[str, str]:
-    """The request as stored, and its sha256 (what an Idempotency-Key is compared on)."""
-    request_json = canonical(request)
+    """The request as stored, and its sha256 (what an Idempotency-Key is compared on).
+
+    fast_canonical writes canonical's bytes for anything a validated body holds (it has no NaN), so the hash of
+    a retried request is the one an earlier version stored."""
+    request_json = fast_canonical(request)
     return request_json, hashlib.sha256(request_json.encode()).hexdigest()
 
 

@@ -1,6 +1,7 @@
 """fast_canonical writes exactly canonical's text (the stored and hashed bytes), only faster."""
 
 import datetime
+import hashlib
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -82,6 +83,8 @@ def test_every_golden_response_is_stored_with_the_same_bytes(checker, path):
     assert fast_canonical(response) == canonical(response)
     assert not jsonform._may_differ(fast_canonical(response))  # the fast path, not json's
     assert fast_canonical(body) == canonical(body)
+    # The stored request and its Idempotency-Key hash are what earlier versions (json's text) gave.
+    assert audit.canonical_request(body) == (canonical(body), hashlib.sha256(canonical(body).encode()).hexdigest())
 
 
 @pytest.mark.parametrize("prev", [audit.GENESIS, "ab" * 32])
