@@ -7,7 +7,7 @@ import threading
 import uuid
 from datetime import UTC, datetime
 
-from .jsonform import fast_canonical
+from .jsonform import fast_canonical, fast_canonical_fields
 from .seal import TABLES, SealError
 from .storage import engine_of
 
@@ -41,7 +41,7 @@ APPEND_ONLY_TRIGGERS = {f"{table}_no_{event}" for table in (*TABLES, "audit_meta
 
 def row_hash(row: dict, fields: tuple[str, ...], seal=None) -> str:
     """HMAC (the audit key) over the row's fields, prev_hash included; plain sha256 for rows from before the key."""
-    payload = fast_canonical([row.get(f) for f in fields]).encode()
+    payload = fast_canonical_fields([row.get(f) for f in fields]).encode()
     return seal.row_hash(payload) if seal is not None else hashlib.sha256(payload).hexdigest()
 
 
@@ -50,7 +50,7 @@ def _row_mac(row: dict, fields: tuple[str, ...], seal):
     only adds the previous row's hash (the request and response JSON are most of the bytes)."""
     if fields[-1] != "prev_hash":
         raise ValueError("prev_hash must be the last hashed field")
-    head = fast_canonical([row.get(f) for f in fields[:-1]])
+    head = fast_canonical_fields([row.get(f) for f in fields[:-1]])
     return seal.row_mac(head[:-1].encode() + b",")  # "[a,b,...]" without its "]": prev_hash and "]" follow
 
 
