@@ -84,6 +84,7 @@ class ParsedMedication:
 
 
 _AS_DICT_FIELDS = tuple(f.name for f in fields(ParsedMedication) if f.name != "text")
+_NEW = object.__new__
 
 
 def normalize_route(route: str | None) -> str | None:
@@ -211,7 +212,10 @@ def parse_line(line: str) -> ParsedMedication:
     else:
         frequency = _FREQUENCY.search(rest)
         frequency = frequency.group(0) if frequency else None
-    return ParsedMedication(
+    # Filled in directly: a frozen dataclass's __init__ sets each of its 11 fields through object.__setattr__,
+    # which was a fifth of reading a line; the object is the same (equal, same hash, still frozen).
+    parsed = _NEW(ParsedMedication)
+    parsed.__dict__.update(
         text=line.strip(),
         name=name,
         dose=dose,
@@ -224,3 +228,4 @@ def parse_line(line: str) -> ParsedMedication:
         indication=indication,
         other_names=other_names,
     )
+    return parsed

@@ -2,13 +2,14 @@
 
 import itertools
 import string
-from dataclasses import fields
+from dataclasses import FrozenInstanceError, fields
 from decimal import Decimal
 
 import pytest
 
 from safetycheck import labs, rules
 from safetycheck.models import DoseRecommendation, Warning
+from safetycheck.parsing import ParsedMedication, parse_line
 
 
 def plain_fmt(template, values):
@@ -75,3 +76,14 @@ def test_as_dict_lists_the_set_fields_in_declaration_order():
         dose = DoseRecommendation("pomalidomide", "hold", 4, None, "why", {"title": "t"}, ["r"], resume)
         assert dose.as_dict() == {f.name: getattr(dose, f.name) for f in fields(dose)
                                   if f.name != "resume" or dose.resume}
+
+
+@pytest.mark.parametrize("line", ["Eliquis 5 mg PO BID", "Ondansetron 8 mg q8h prn nausea", "Carbamazepine[Tegretol]",
+                                  "0.3 ML Epinephrine auto-injector", "", "métformine 500 mg"])
+def test_a_parsed_line_is_the_dataclass_its_fields_make(line):
+    """parse_line fills the frozen dataclass directly: equal to the one its __init__ builds, and still frozen."""
+    parsed = parse_line(line)
+    built = ParsedMedication(**{f.name: getattr(parsed, f.name) for f in fields(ParsedMedication)})
+    assert parsed == built and hash(parsed) == hash(built) and repr(parsed) == repr(built)
+    with pytest.raises(FrozenInstanceError):
+        parsed.name = "other"
