@@ -312,6 +312,22 @@ def test_the_anchor_is_overwritten_in_place_one_slot_per_check(app, client):
     assert anchor_path.stat().st_ino == inode  # no rename per check: the cost the hardening had added
 
 
+def test_a_writers_turn_opens_and_reads_the_anchor_once(app, client, monkeypatch):
+    """The turn checks the chain against the anchor and advances it through one descriptor and one read."""
+    post_check(client)
+    anchor_path = str(anchor_file(app))
+    before = anchor_slots(anchor_file(app))
+    opened, reads = [], []
+    real_open, real_pread, real_read_bytes = os.open, os.pread, Path.read_bytes
+    monkeypatch.setattr(os, "open", lambda path, *a, **k: (opened.append(str(path)), real_open(path, *a, **k))[1])
+    monkeypatch.setattr(os, "pread", lambda fd, *a: (reads.append(fd), real_pread(fd, *a))[1])
+    monkeypatch.setattr(Path, "read_bytes", lambda self: (reads.append(str(self)), real_read_bytes(self))[1])
+    post_check(client)
+    assert opened.count(anchor_path) == 1 and len(reads) == 1
+    after = anchor_slots(anchor_file(app))
+    assert max(s["generation"] for s in after if s) == max(s["generation"] for s in before if s) + 1
+
+
 def test_a_torn_slot_leaves_the_other_vouching_and_verify_reports_it(app, client, runner_for):
     for _ in range(3):
         post_check(client)
