@@ -282,6 +282,21 @@ def test_a_number_after_a_brand_that_names_another_product_is_not_guessed(checke
     assert match(checker, "Anacin 2 tabs prn headache").ingredients == ("aspirin", "caffeine")
 
 
+@pytest.mark.parametrize(("text", "status", "ingredients"), [
+    ("Tylenol #3 1 tab q6h prn pain", "matched", ("acetaminophen", "codeine")),
+    ("Tylenol #4", "matched", ("acetaminophen", "codeine")),
+    ("Tylenol with codeine #3", "matched", ("acetaminophen", "codeine")),
+    ("Tylenol 3 1 tab q6h prn pain", "ambiguous", ()),  # the 3 may be No. 3 or a count of plain Tylenol
+    ("Tylenol 500 mg q6h prn", "matched", ("acetaminophen",)),
+    ("Tylenol 2 tabs prn", "matched", ("acetaminophen",)),  # no Tylenol No. 2 in the label: a count
+    ("Tylenol-Codeine No.3", "unmatched", ()),  # not read: said so, never guessed
+])
+def test_tylenol_with_codeine_is_never_read_as_plain_acetaminophen(checker, text, status, ingredients):
+    # Found reading the numbered-product look-up (issue 12): "Tylenol 3" was acetaminophen alone, the codeine lost.
+    result = match(checker, text)
+    assert (result.status, result.ingredients) == (status, ingredients)
+
+
 def test_fuzzy_never_reads_a_name_as_its_numbered_line(checker):
     from safetycheck.matching import Candidate
 
