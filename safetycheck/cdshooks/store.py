@@ -4,6 +4,7 @@ import hashlib
 import time
 
 from .. import audit
+from ..jsonform import canonical
 from ..storage import engine_of, transaction
 
 
@@ -25,7 +26,7 @@ def check_for_card(db, card_id: str) -> str | None:
 
 def feedback_key(item: dict) -> str:
     """The same feedback sent twice (batched, retried) has the same key."""
-    return hashlib.sha256(audit.canonical(item).encode()).hexdigest()
+    return hashlib.sha256(canonical(item).encode()).hexdigest()
 
 
 def feedback_seen(db, key: str) -> bool:
