@@ -61,6 +61,20 @@ def weight(kg=70):
     return searchset(obs("wt", "29463-7", kg, "kg", category="vital-signs"))
 
 
+SNOMED = "http://snomed.info/sct"
+
+
+def smoking_status(code="449868002", system=SNOMED, when=30, oid="smk", display=None):
+    """A US Core Smoking Status Observation (LOINC 72166-2) with a coded answer."""
+    coding = {"system": system, "code": code, **({"display": display} if display else {})}
+    return {"resourceType": "Observation", "id": oid, "status": "final",
+            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                      "code": "social-history"}]}],
+            "code": {"coding": [{"system": LOINC, "code": "72166-2", "display": "Tobacco smoking status"}]},
+            "subject": {"reference": "Patient/pat-1"}, "effectiveDateTime": days_ago(when),
+            "valueCodeableConcept": {"coding": [coding]}}
+
+
 def draft_orders(cipro=True):
     """Pomalidomide by text only (STU3 doseQuantity on the dosage), ixazomib via a contained Medication
     (RxNorm), dexamethasone via a bundled urn:uuid Medication; ciprofloxacin by RxNorm. No Bundle.type."""
@@ -123,7 +137,7 @@ def order_sign(**overrides):
         "context": {"userId": "Practitioner/dr-1", "patientId": "pat-1", "encounterId": "enc-1",
                     "draftOrders": draft_orders()},
         "prefetch": {"patient": patient(), "medicationRequests": active_meds(), "medicationStatements": None,
-                     "labs": ipd_labs(), "weight": weight()},
+                     "labs": ipd_labs(), "weight": weight(), "smoking": searchset(smoking_status("266919005"))},
         "extension": {"example-client-flags": {"alert-non-serious": False}},
     }
     body.update(overrides)

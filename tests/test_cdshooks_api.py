@@ -52,6 +52,7 @@ def test_discovery_lists_order_select_order_sign_and_patient_view(app):
     assert "status=active" in prefetch["medicationRequests"] and "MedicationStatement?" in prefetch[
         "medicationStatements"]
     assert "http://loinc.org|751-8" in prefetch["labs"] and "http://loinc.org|14631-6" in prefetch["labs"]
+    assert "code=http://loinc.org|72166-2" in prefetch["smoking"]
 
 
 def test_order_sign_cards_from_a_lenient_request(app, key):
@@ -286,6 +287,27 @@ def test_patient_view_checks_the_active_list(app, key):
     assert response.status_code == 200
     rules = by_rule(response.json["cards"])
     assert "pom-cyp1a2-strong" in rules and "suggestions" not in rules["pom-cyp1a2-strong"]  # no draft to change
+
+
+def test_the_smoking_status_observation_decides_the_cyp1a2_smoking_warning(app, key):
+    """Pomalidomide is a CYP1A2 substrate: a current smoker gets pom-cyp1a2-inducer; a never smoker gets no such
+    card and no 'not assessed' for patient.smoker; without the Observation it says it could not check."""
+    client = app.test_client()
+    smoker = f.order_sign()
+    smoker["prefetch"]["smoking"] = f.searchset(f.smoking_status("449868002"))
+    cards = post(client, key, SIGN, smoker).json["cards"]
+    assert "pom-cyp1a2-inducer" in by_rule(cards)
+    assert "tobacco smoke" in by_rule(cards)["pom-cyp1a2-inducer"]["detail"]
+    never = f.order_sign()
+    never["prefetch"]["smoking"] = f.searchset(f.smoking_status("266919005"))
+    cards = post(client, key, SIGN, never).json["cards"]
+    assert "pom-cyp1a2-inducer" not in by_rule(cards)
+    assert not any("patient.smoker" in c["summary"] + c.get("detail", "") for c in cards)
+    unknown = f.order_sign()
+    del unknown["prefetch"]["smoking"]  # not sent, and no FHIR server to fetch it from
+    cards = post(client, key, SIGN, unknown).json["cards"]
+    assert any("patient.smoker" in c["summary"] + c.get("detail", "") for c in cards)
+    assert any("smoking: not prefetched" in c.get("detail", "") for c in cards)
 
 
 def test_summary_is_cut_at_a_word_to_140_characters():

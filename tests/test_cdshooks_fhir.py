@@ -125,6 +125,57 @@ def test_weight_in_pounds_and_age_and_sex(codes):
     assert out.patient["age_years"] == 75 and out.patient["sex"] == "female"
 
 
+@pytest.mark.parametrize("code, system, smoker", [
+    ("449868002", f.SNOMED, True),  # current every day smoker
+    ("428041000124106", f.SNOMED, True),  # current some day smoker
+    ("77176002", f.SNOMED, True),  # smoker, current status unknown: still a smoker
+    ("8517006", f.SNOMED, False),  # former smoker
+    ("266919005", f.SNOMED, False),  # never smoker
+    ("LA18976-3", f.LOINC, True),  # IPS LOINC answer: current every day smoker
+    ("LA18978-9", f.LOINC, False),  # IPS: never smoker
+])
+def test_smoking_status_is_read_from_its_coded_answer(codes, code, system, smoker):
+    out = Extraction()
+    extract.read_smoking(fhir.collect(f.smoking_status(code, system)), codes, f.TODAY, 365, out)
+    assert out.patient["smoker"] is smoker and not out.not_assessed
+
+
+@pytest.mark.parametrize("observations, why", [
+    ([f.smoking_status("266927001")], "does not say"),  # unknown if ever smoked
+    ([f.smoking_status("999999999")], "does not say"),  # a code we do not know
+    ([f.smoking_status("449868002", system="http://example.org/local")], "does not say"),
+    ([f.smoking_status("449868002", when=400)], "more than 365 days"),
+    ([{**f.smoking_status(), "valueCodeableConcept": {"text": "smokes sometimes"}}], "smokes sometimes"),
+    ([{**f.smoking_status(), "valueCodeableConcept": {"coding": [
+        {"system": f.SNOMED, "code": "449868002"}, {"system": f.SNOMED, "code": "266919005"}]}}], "does not say"),
+])
+def test_a_smoking_status_that_does_not_say_is_not_guessed(codes, observations, why):
+    out = Extraction()
+    extract.read_smoking(fhir.collect(f.searchset(*observations)), codes, f.TODAY, 365, out)
+    assert "smoker" not in out.patient
+    assert any(why in note for note in out.not_assessed)
+
+
+def test_the_newest_smoking_status_counts_and_a_voided_one_not_at_all(codes):
+    newest_quit = f.smoking_status("8517006", when=10, oid="new")
+    voided = {**f.smoking_status("449868002", when=1, oid="void"), "status": "entered-in-error"}
+    out = Extraction()
+    extract.read_smoking(fhir.collect(f.searchset(f.smoking_status("449868002", when=200, oid="old"), newest_quit,
+                                                  voided)), codes, f.TODAY, 365, out)
+    assert out.patient["smoker"] is False
+
+
+def test_a_smoking_answers_file_row_without_a_source_stops_start_up(kb, tmp_path):
+    for name in ("fhir_rxnorm.csv", "fhir_loinc.csv"):
+        (tmp_path / name).write_text((DATA_DIR / name).read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "fhir_smoking.csv").write_text("system,code,smoker,source\nsnomed,449868002,yes,\n"
+                                               "snomed,8517006,maybe,US Core\n", encoding="utf-8")
+    with pytest.raises(DataFileError) as err:
+        extract.load_codes(tmp_path, kb)
+    assert "fhir_smoking.csv: row 2: no source" in str(err.value)
+    assert "fhir_smoking.csv: row 3: smoker 'maybe'" in str(err.value)
+
+
 def test_regimen_recognition(kb):
     assert signature_drugs(kb) == {"ixazomib", "pomalidomide", "mezigdomide", "isatuximab", "belantamab mafodotin"}
     assert recognise(kb, {"ixazomib", "pomalidomide", "dexamethasone"}).regimen == "ipd"

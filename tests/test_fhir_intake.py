@@ -71,6 +71,17 @@ def test_a_synthea_shaped_bundle_is_checked_and_stored_like_a_json_check(client,
     assert stored["patient"]["sex"] == "male" and stored["labs"]["anc"]["unit"] == "10*3/uL"
 
 
+def test_a_bundles_smoking_status_is_read(client, app):
+    bundle = synthea_bundle()
+    bundle["entry"].append({"fullUrl": "urn:uuid:smk", "resource": f.smoking_status("449868002"),
+                            "request": {"method": "POST", "url": "Observation"}})
+    response = post_fhir(client, bundle, "?regimen=ipd")
+    assert response.status_code == 200, response.data
+    assert "pom-cyp1a2-inducer" in {w["rule_id"] for w in response.json["warnings"]}
+    assert "patient.smoker" not in response.json["missing"]
+    assert "patient.smoker" in post_fhir(client, synthea_bundle(), "?regimen=ipd").json["missing"]
+
+
 def test_the_regimen_is_recognised_when_not_given(client):
     assert post_fhir(client, synthea_bundle()).json["regimen"] == "ipd"
 

@@ -4,7 +4,7 @@ PATIENT = "{{context.patientId}}"
 
 
 def prefetch(kb, codes) -> dict:
-    """Patient, active orders and statements, labs by every LOINC code we read, and body weight."""
+    """Patient, active orders and statements, labs by every LOINC code we read, body weight, smoking status."""
     loincs = ",".join(f"http://loinc.org|{code}" for code in sorted(codes.loinc))
     return {
         "patient": f"Patient/{PATIENT}",
@@ -12,6 +12,7 @@ def prefetch(kb, codes) -> dict:
         "medicationStatements": f"MedicationStatement?patient={PATIENT}&status=active",
         "labs": f"Observation?patient={PATIENT}&category=laboratory&code={loincs}&_sort=-date",
         "weight": f"Observation?patient={PATIENT}&code=http://loinc.org|29463-7&_sort=-date&_count=1",
+        "smoking": f"Observation?patient={PATIENT}&code=http://loinc.org|72166-2&_sort=-date&_count=1",
     }
 
 

@@ -1,4 +1,5 @@
-"""FHIR R4 resources -> the v1 check body: medications (RxNorm or text), labs by LOINC, weight, age, sex."""
+"""FHIR R4 resources -> the v1 check body: medications (RxNorm or text), labs by LOINC, weight, smoking status,
+age, sex."""
 
 import csv
 import datetime as dt
@@ -14,7 +15,12 @@ from .fhir import LOINC, RXNORM, Resources, as_list, codings, concept_text, reso
 
 RXNORM_FILE = "fhir_rxnorm.csv"
 LOINC_FILE = "fhir_loinc.csv"
+SMOKING_FILE = "fhir_smoking.csv"
 WEIGHT_LOINC = "29463-7"
+SMOKING_LOINC = "72166-2"  # Tobacco smoking status (US Core Smoking Status)
+SNOMED = "http://snomed.info/sct"
+SMOKING_SYSTEMS = {"snomed": SNOMED, "loinc": LOINC}
+SMOKER_VALUES = {"true": True, "false": False, "unknown": None}
 # UCUM mass units for body weight; [lb_av] is the avoirdupois pound, defined as 0.45359237 kg.
 WEIGHT_UNITS = {"kg": 1.0, "g": 0.001, "[lb_av]": 0.45359237, "lb": 0.45359237, "lbs": 0.45359237}
 # Statuses that mean the medication is not being taken (or the record is void).
@@ -25,10 +31,12 @@ PER_DAY_WORDS = {1: "daily", 2: "BID", 3: "TID", 4: "QID"}
 
 @dataclass(frozen=True)
 class Codes:
-    """Sourced code tables: RxNorm CUI -> generic, extra LOINC codes -> lab key (plus labs.toml's own)."""
+    """Sourced code tables: RxNorm CUI -> generic, extra LOINC codes -> lab key (plus labs.toml's own), and
+    (system, code) of a smoking-status answer -> smoking now (True / False; None: unknown)."""
 
     rxnorm: dict
     loinc: dict
+    smoking: dict = field(default_factory=dict)
 
 
 def load_codes(data_dir: str | Path, kb) -> Codes:
@@ -57,9 +65,37 @@ def load_codes(data_dir: str | Path, kb) -> Codes:
                     target[row["rxcui"]] = row["generic"]
                 else:
                     target[row["loinc"]] = row["lab"]
+    smoking = _smoking_answers(base / SMOKING_FILE, problems)
     if problems:
         raise DataFileError(problems)
-    return Codes(rxnorm, loinc)
+    return Codes(rxnorm, loinc, smoking)
+
+
+def _smoking_answers(path: Path, problems: list) -> dict:
+    """data/fhir_smoking.csv: each coded answer to LOINC 72166-2 and what it says about smoking now."""
+    header, answers = ["system", "code", "smoker", "source"], {}
+    if not path.is_file():
+        problems.append(f"{path.name}: missing (fix: restore data/{path.name} from the checkout)")
+        return answers
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames != header:
+            problems.append(f"{path.name}: header: expected {','.join(header)}")
+            return answers
+        for number, row in enumerate(reader, start=2):
+            row = {k: (v or "").strip() for k, v in row.items() if k}
+            where = f"{path.name}: row {number}"
+            if not row.get("source"):
+                problems.append(f"{where}: no source (fix: name the value set the code comes from)")
+            elif row["system"] not in SMOKING_SYSTEMS:
+                problems.append(f"{where}: system {row['system']!r} (fix: one of {', '.join(SMOKING_SYSTEMS)})")
+            elif row["smoker"] not in SMOKER_VALUES:
+                problems.append(f"{where}: smoker {row['smoker']!r} (fix: true, false or unknown)")
+            elif not row["code"]:
+                problems.append(f"{where}: no code")
+            else:
+                answers[(SMOKING_SYSTEMS[row["system"]], row["code"])] = SMOKER_VALUES[row["smoker"]]
+    return answers
 
 
 @dataclass
@@ -295,3 +331,38 @@ def read_weight(found: Resources, today: dt.date, window_days: int, out: Extract
                                 "converted to kg; not assessed.")
         return
     out.patient["weight_kg"] = round(quantity["value"] * factor, 2)
+
+
+def read_smoking(found: Resources, codes: Codes, today: dt.date, window_days: int, out: Extraction) -> None:
+    """Smoking now, from the newest tobacco smoking status Observation (LOINC 72166-2) within the window.
+
+    Only an answer data/fhir_smoking.csv lists is used; anything else (no answer, an unknown or "unknown if ever
+    smoked" code, two answers that disagree, an old status) leaves patient.smoker unset, and the CYP1A2 rule then
+    says it could not check (MISSING_PATIENT_DATA), with a note of why.
+    """
+    best = None
+    for obs in found.of_type("Observation"):
+        if SMOKING_LOINC not in _loinc_codes(obs) or obs.get("status") in VOID_OBSERVATION:
+            continue
+        when = _observation_date(obs)
+        if when is None or when > today:
+            out.not_assessed.append(f"Smoking status: Observation/{obs.get('id')} has no usable date; ignored.")
+        elif best is None or when > best[0]:
+            best = (when, obs)
+    if best is None:
+        return
+    when, obs = best
+    ref = f"Observation/{obs.get('id')}"
+    if (today - when).days > window_days:
+        out.not_assessed.append(f"Smoking status: {ref} is from {when.isoformat()}, more than {window_days} days "
+                                "ago; not used.")
+        return
+    answers = {codes.smoking[key] for key in ((c.get("system"), str(c.get("code")))
+                                              for c in codings(obs.get("valueCodeableConcept")))
+               if key in codes.smoking}
+    if len(answers) != 1 or None in answers:
+        said = concept_text(obs.get("valueCodeableConcept")) or "no coded answer"
+        out.not_assessed.append(f"Smoking status: {ref} ('{said}') does not say whether the patient smokes now; "
+                                "not assessed.")
+        return
+    out.patient["smoker"] = answers.pop()

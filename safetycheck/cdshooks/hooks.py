@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from ..parsing import ParsedMedication
 from . import cards as card_builder
 from .discovery import HOOK_OF, prefetch
-from .extract import Extraction, pseudonym, read_labs, read_medications, read_patient, read_weight
+from .extract import Extraction, pseudonym, read_labs, read_medications, read_patient, read_smoking, read_weight
 from .fetch import FetchFailed, fetch
 from .fhir import Resources, collect
 from .regimen import Recognition, recognise
@@ -32,6 +32,7 @@ class Settings:
     base_url: str
     lab_window_days: int = 14
     weight_window_days: int = 90
+    smoking_window_days: int = 365  # a status older than this is not taken as today's (a default, per client)
     regimen: str | None = None
     protocol: str | None = None
     fhir_servers: tuple = ()
@@ -118,9 +119,10 @@ def prepare(payload, service_id: str, checker, codes, settings: Settings, today:
     active = collect(values.get("medicationRequests"), values.get("medicationStatements"))
     read_medications([("draftOrders", drafts.of_type(*MED_TYPES)), ("active", active.of_type(*MED_TYPES))],
                      found, codes, ext)
-    observations = collect(values.get("labs"), values.get("weight"))
+    observations = collect(values.get("labs"), values.get("weight"), values.get("smoking"))
     read_labs(observations, codes, kb, today, settings.lab_window_days, ext)
     read_weight(observations, today, settings.weight_window_days, ext)
+    read_smoking(observations, codes, today, settings.smoking_window_days, ext)
     ext.not_assessed += [f"{key}: {why}." for key, why in sorted(failed.items())]
     generics = _generics(checker, ext.medications)
     recognition = recognise(kb, {g for gs in generics for g in gs}, settings.regimen)

@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from .extract import Extraction, pseudonym, read_labs, read_medications, read_patient, read_weight
+from .extract import Extraction, pseudonym, read_labs, read_medications, read_patient, read_smoking, read_weight
 from .fhir import collect
 from .hooks import MED_TYPES, _generics
 from .regimen import recognise
@@ -17,7 +17,7 @@ class IntakeError(Exception):
 
 
 def bundle_to_body(payload, params: dict, checker, codes, lab_window_days: int = 14,
-                   weight_window_days: int = 90) -> tuple[dict, Extraction]:
+                   weight_window_days: int = 90, smoking_window_days: int = 365) -> tuple[dict, Extraction]:
     """A Bundle (any type, Synthea transaction bundles included) or a bare resource -> v1 body."""
     if not isinstance(payload, dict) or not payload.get("resourceType"):
         raise IntakeError({"body": ["A FHIR resource (a Bundle with Patient, medications, Observations)."]})
@@ -36,6 +36,7 @@ def bundle_to_body(payload, params: dict, checker, codes, lab_window_days: int =
     read_medications([("bundle", found.of_type(*MED_TYPES))], found, codes, ext)
     read_labs(found, codes, checker.kb, day, lab_window_days, ext)
     read_weight(found, day, weight_window_days, ext)
+    read_smoking(found, codes, day, smoking_window_days, ext)
     regimen = params.get("regimen")
     if not regimen:
         generics = {g for gs in _generics(checker, ext.medications) for g in gs}

@@ -75,6 +75,7 @@ def settings_for(client: dict) -> Settings:
         base_url=base_url(),
         lab_window_days=int(client.get("lab_window_days", current_app.config.get("CDS_LAB_WINDOW_DAYS", 14))),
         weight_window_days=int(client.get("weight_window_days", 90)),
+        smoking_window_days=int(client.get("smoking_window_days", 365)),
         regimen=client.get("regimen"), protocol=client.get("protocol"),
         fhir_servers=tuple(client.get("fhir_servers") or ()),
         check_link=current_app.config.get("CDS_CHECK_LINK", "{base}/api/v1/checks/{check_id}"))
