@@ -132,15 +132,6 @@ def _number(text: str) -> float | None:
         return None
 
 
-def _is_dose_token(token: str) -> bool:
-    # A dose starts with a digit (\d is a Unicode decimal digit, as isdecimal() tests).
-    return token[:1].isdecimal() and bool(_DOSE.match(token))
-
-
-def _is_frequency_word(low: str) -> bool:
-    return (not low or low[0] in _FREQUENCY_FIRST) and bool(_FREQUENCY.fullmatch(low))
-
-
 def parse_line(line: str) -> ParsedMedication:
     """Read name, strength, unit, form, route, frequency and PRN from one line."""
     # Most lines start with a letter not followed by "." or ")": no bullet can match there.
@@ -171,12 +162,13 @@ def parse_line(line: str) -> ParsedMedication:
 
     tokens = work.replace(",", " ").split()
     # Leading quantities ("0.3 ML Epinephrine ...") are not part of the name.
-    while tokens and (_is_dose_token(tokens[0]) or tokens[0].lower() in _UNITS):
+    while tokens and ((tokens[0][:1].isdecimal() and _DOSE.match(tokens[0])) or tokens[0].lower() in _UNITS):
         tokens.pop(0)
     name_tokens: list[str] = []
     for token in tokens:
         low = token.lower().strip(".;:")
-        # _is_dose_token and _is_frequency_word written out: this loop runs for every word of every name.
+        # A dose starts with a digit (\d is a Unicode decimal digit, as isdecimal() tests); a frequency with
+        # one of _FREQUENCY_FIRST: the cheap test first, the pattern only then (this runs for every word).
         if (low in _NAME_ENDS or (low in _FORM_WORDS and name_tokens)
                 or (token[:1].isdecimal() and _DOSE.match(token))
                 or ((not low or low[0] in _FREQUENCY_FIRST) and _FREQUENCY.fullmatch(low))):
@@ -194,18 +186,18 @@ def parse_line(line: str) -> ParsedMedication:
         dose = float(dose_text) if dose_text.isdecimal() else _number(dose_text)
         unit = _UNITS[found.group("unit").lower()]
     rest_folded = rest.lower()  # lower-casing never makes or removes a space: split after it
-    lowered = [t.strip(".,;:") for t in rest_folded.split()]
-    route = None
-    for t in lowered:
+    # One pass over the words: the first route word; else the first dose form that implies one; the forms.
+    route = form_route = None
+    form_words = []
+    for t in rest_folded.split():
+        t = t.strip(".,;:")
         if t in _ROUTES:
-            route = _ROUTES[t]
-            break
-    else:
-        for t in lowered:
-            if _FORM_ROUTES.get(t):
-                route = _FORM_ROUTES[t]
-                break
-    form_words = [t for t in lowered if t in _FORM_WORDS and t not in _ROUTES]
+            route = route or _ROUTES[t]
+        else:
+            form_route = form_route or _FORM_ROUTES.get(t)
+            if t in _FORM_WORDS:
+                form_words.append(t)
+    route = route or form_route
     if ascii_line:
         frequency = _FREQUENCY_LOWER.search(rest_folded)
         frequency = rest[frequency.start() : frequency.end()] if frequency else None
