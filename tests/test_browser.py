@@ -343,6 +343,7 @@ def test_the_pages_fit_a_tablet_and_a_small_laptop_screen(server, browser, width
     page = new_page(browser, server, width, height)
     sign_in(page, "kim")
     page.locator("#check-form").wait_for()
+    page.wait_for_load_state("load")  # the stylesheet applied: measured before it, the form once looked too wide
     assert page.evaluate(NO_SIDE_SCROLL), f"the form scrolls sideways at {width}px: {page.evaluate(TOO_WIDE)}"
     shot(page, f"check-form-{width}x{height}", readme=width < 1000)  # the README shows the tablet
     page.get_by_label("Paste the list").fill(LIST)
