@@ -190,14 +190,6 @@ class Seal:
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
 
-    def advance(self, database_id: str, table: str, seq: int, row_hash: str) -> None:
-        """After a commit, holding writer_turn()'s lock: move the anchor forward to this row (never back)."""
-        turn = AnchorTurn(self)
-        try:
-            turn.advance(database_id, table, seq, row_hash)
-        finally:
-            turn.close()
-
     def _replace(self, data: bytes) -> None:
         """Write the whole anchor file atomically (a reader sees the old file or the new one, never a part)."""
         tmp = self.anchor_path.with_name(f".{self.anchor_path.name}.{os.getpid()}.tmp")
