@@ -40,62 +40,56 @@ class Codes:
 
 
 def load_codes(data_dir: str | Path, kb) -> Codes:
-    """Read data/fhir_rxnorm.csv and data/fhir_loinc.csv; a bad row stops start-up naming file and row."""
+    """Read data/fhir_rxnorm.csv, fhir_loinc.csv and fhir_smoking.csv; a bad row stops start-up naming file and
+    row."""
     base, problems = Path(data_dir), []
-    rxnorm, loinc = {}, {}
+    rxnorm, loinc, smoking = {}, {}, {}
     for key, spec in kb.labs.items():
         if spec.get("loinc"):
             loinc[spec["loinc"]] = key
-    for name, header, target in ((RXNORM_FILE, ["rxcui", "generic", "name", "source"], rxnorm),
-                                 (LOINC_FILE, ["loinc", "lab", "source"], loinc)):
-        with (base / name).open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            if reader.fieldnames != header:
-                problems.append(f"{name}: header: expected {','.join(header)}")
-                continue
-            for number, row in enumerate(reader, start=2):
-                row = {k: (v or "").strip() for k, v in row.items() if k}
-                if not row.get("source"):
-                    problems.append(f"{name}: row {number}: no source (fix: name where the code comes from)")
-                elif name == RXNORM_FILE and row["generic"] not in kb.generics:
-                    problems.append(f"{name}: row {number}: unknown generic {row['generic']}")
-                elif name == LOINC_FILE and row["lab"] not in kb.labs:
-                    problems.append(f"{name}: row {number}: unknown lab {row['lab']} (fix: a key of labs.toml)")
-                elif name == RXNORM_FILE:
-                    target[row["rxcui"]] = row["generic"]
-                else:
-                    target[row["loinc"]] = row["lab"]
-    smoking = _smoking_answers(base / SMOKING_FILE, problems)
+    for where, row in _rows(base / RXNORM_FILE, ["rxcui", "generic", "name", "source"], problems):
+        if row["generic"] not in kb.generics:
+            problems.append(f"{where}: unknown generic {row['generic']}")
+        else:
+            rxnorm[row["rxcui"]] = row["generic"]
+    for where, row in _rows(base / LOINC_FILE, ["loinc", "lab", "source"], problems):
+        if row["lab"] not in kb.labs:
+            problems.append(f"{where}: unknown lab {row['lab']} (fix: a key of labs.toml)")
+        else:
+            loinc[row["loinc"]] = row["lab"]
+    # Each coded answer to LOINC 72166-2 and what it says about smoking now.
+    for where, row in _rows(base / SMOKING_FILE, ["system", "code", "smoker", "source"], problems):
+        if row["system"] not in SMOKING_SYSTEMS:
+            problems.append(f"{where}: system {row['system']!r} (fix: one of {', '.join(SMOKING_SYSTEMS)})")
+        elif row["smoker"] not in SMOKER_VALUES:
+            problems.append(f"{where}: smoker {row['smoker']!r} (fix: true, false or unknown)")
+        elif not row["code"]:
+            problems.append(f"{where}: no code")
+        else:
+            smoking[(SMOKING_SYSTEMS[row["system"]], row["code"])] = SMOKER_VALUES[row["smoker"]]
     if problems:
         raise DataFileError(problems)
     return Codes(rxnorm, loinc, smoking)
 
 
-def _smoking_answers(path: Path, problems: list) -> dict:
-    """data/fhir_smoking.csv: each coded answer to LOINC 72166-2 and what it says about smoking now."""
-    header, answers = ["system", "code", "smoker", "source"], {}
+def _rows(path: Path, header: list[str], problems: list):
+    """("file: row n", stripped row) for each row of a code table that names its source; every other
+    problem (missing file, wrong header, no source) goes to `problems`."""
     if not path.is_file():
         problems.append(f"{path.name}: missing (fix: restore data/{path.name} from the checkout)")
-        return answers
+        return
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         if reader.fieldnames != header:
             problems.append(f"{path.name}: header: expected {','.join(header)}")
-            return answers
+            return
         for number, row in enumerate(reader, start=2):
             row = {k: (v or "").strip() for k, v in row.items() if k}
             where = f"{path.name}: row {number}"
             if not row.get("source"):
-                problems.append(f"{where}: no source (fix: name the value set the code comes from)")
-            elif row["system"] not in SMOKING_SYSTEMS:
-                problems.append(f"{where}: system {row['system']!r} (fix: one of {', '.join(SMOKING_SYSTEMS)})")
-            elif row["smoker"] not in SMOKER_VALUES:
-                problems.append(f"{where}: smoker {row['smoker']!r} (fix: true, false or unknown)")
-            elif not row["code"]:
-                problems.append(f"{where}: no code")
+                problems.append(f"{where}: no source (fix: name where the code comes from)")
             else:
-                answers[(SMOKING_SYSTEMS[row["system"]], row["code"])] = SMOKER_VALUES[row["smoker"]]
-    return answers
+                yield where, row
 
 
 @dataclass
@@ -313,16 +307,25 @@ def read_labs(found: Resources, codes: Codes, kb, today: dt.date, window_days: i
         out.not_assessed.append(f"No laboratory Observation by a known LOINC code within {window_days} days.")
 
 
-def read_weight(found: Resources, today: dt.date, window_days: int, out: Extraction) -> None:
-    """Body weight (LOINC 29463-7) in kg from the newest vital-signs Observation within the window."""
-    best = None
+def _newest(found: Resources, loinc: str, today: dt.date) -> tuple[tuple | None, list[dict]]:
+    """The newest (date, Observation) of this LOINC code dated no later than today, not void; and those
+    without a usable date."""
+    best, undated = None, []
     for obs in found.of_type("Observation"):
-        if WEIGHT_LOINC not in _loinc_codes(obs) or obs.get("status") in VOID_OBSERVATION:
+        if loinc not in _loinc_codes(obs) or obs.get("status") in VOID_OBSERVATION:
             continue
         when = _observation_date(obs)
-        if when and when <= today and (today - when).days <= window_days and (best is None or when > best[0]):
+        if when is None or when > today:
+            undated.append(obs)
+        elif best is None or when > best[0]:
             best = (when, obs)
-    if best is None:
+    return best, undated
+
+
+def read_weight(found: Resources, today: dt.date, window_days: int, out: Extraction) -> None:
+    """Body weight (LOINC 29463-7) in kg from the newest vital-signs Observation within the window."""
+    best, _ = _newest(found, WEIGHT_LOINC, today)
+    if best is None or (today - best[0]).days > window_days:
         return
     quantity = best[1].get("valueQuantity") or {}
     factor = WEIGHT_UNITS.get(quantity.get("code") or quantity.get("unit") or "")
@@ -340,15 +343,9 @@ def read_smoking(found: Resources, codes: Codes, today: dt.date, window_days: in
     smoked" code, two answers that disagree, an old status) leaves patient.smoker unset, and the CYP1A2 rule then
     says it could not check (MISSING_PATIENT_DATA), with a note of why.
     """
-    best = None
-    for obs in found.of_type("Observation"):
-        if SMOKING_LOINC not in _loinc_codes(obs) or obs.get("status") in VOID_OBSERVATION:
-            continue
-        when = _observation_date(obs)
-        if when is None or when > today:
-            out.not_assessed.append(f"Smoking status: Observation/{obs.get('id')} has no usable date; ignored.")
-        elif best is None or when > best[0]:
-            best = (when, obs)
+    best, undated = _newest(found, SMOKING_LOINC, today)
+    for obs in undated:
+        out.not_assessed.append(f"Smoking status: Observation/{obs.get('id')} has no usable date; ignored.")
     if best is None:
         return
     when, obs = best
