@@ -10,7 +10,8 @@ ACCESS_LOG ?= instance/access.log
 
 .PHONY: install run test bench lint validate clean
 
-$(STAMP): pyproject.toml
+# setup.py builds safetycheck/_shortlist.c: a change to it needs the install again.
+$(STAMP): pyproject.toml setup.py safetycheck/_shortlist.c
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
@@ -40,7 +41,7 @@ run: install $(SECRET_KEY_FILE)
 
 test: install
 	scripts/install-browser.sh
-	$(VENV)/bin/ruff check safetycheck tests bench migrations scripts wsgi.py
+	$(VENV)/bin/ruff check safetycheck tests bench migrations scripts wsgi.py setup.py
 	$(PY) -m pytest
 
 bench: install

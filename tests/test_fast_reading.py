@@ -25,7 +25,11 @@ EVAL_DIR = Path(__file__).parent / "eval"
 
 
 def reference_shortlist(self, key: str) -> list[int]:
-    """The shortlist before issue 12: a bincount over every name, then the length slack, argpartition."""
+    """The shortlist as first written: a bincount over every name, then the length slack and the cut.
+
+    The cut was numpy's argpartition, which leaves the names tied at it in an order of its own (one
+    that x86-simd-sort makes depend on the CPU); now the cut keeps the most shared, then the lower ids.
+    """
     query = _trigrams(key)
     grams = [p for p in (self.postings.get(g) for g in query) if p is not None and len(p) <= COMMON_GRAM]
     if not grams:
@@ -35,7 +39,7 @@ def reference_shortlist(self, key: str) -> list[int]:
     slack = max(3, len(key) // 3)
     ids = ids[np.abs(self.lengths[ids] - len(key)) <= slack]
     if len(ids) > self.shortlist:
-        ids = ids[np.argpartition(counts[ids], -self.shortlist)[-self.shortlist:]]
+        ids = np.sort(ids[np.lexsort((ids, -counts[ids]))[: self.shortlist]])
     return ids.tolist()
 
 
