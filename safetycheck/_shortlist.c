@@ -23,13 +23,6 @@ typedef struct {
     int32_t id;
 } Hit;
 
-/* Most shared first, then the lower id. */
-static int by_count_then_id(const void *a, const void *b) {
-    const Hit *x = a, *y = b;
-    if (x->count != y->count) return x->count > y->count ? -1 : 1;
-    return (x->id > y->id) - (x->id < y->id);
-}
-
 static int by_id(const void *a, const void *b) {
     const Hit *x = a, *y = b;
     return (x->id > y->id) - (x->id < y->id);
@@ -71,6 +64,8 @@ static PyObject *top_shared(PyObject *self, PyObject *args) {
     Py_ssize_t n_hits = 0, room = 64;
     Py_ssize_t *first = PyMem_Malloc(room * sizeof(Py_ssize_t)); /* ranks, in the order they reach threshold */
     Hit *hits = NULL;
+    Py_ssize_t *per_count = NULL;
+    int32_t *ties = NULL;
     if (!counts || !first) {
         PyErr_NoMemory();
         goto done;
@@ -107,14 +102,37 @@ static PyObject *top_shared(PyObject *self, PyObject *args) {
         PyErr_NoMemory();
         goto done;
     }
-    for (Py_ssize_t i = 0; i < n_hits; i++) {
-        hits[i].count = counts[first[i]];
-        hits[i].id = ids[base + first[i]];
-    }
-    Py_ssize_t kept = n_hits;
-    if (n_hits > limit) {
-        qsort(hits, n_hits, sizeof(Hit), by_count_then_id);
-        kept = limit;
+    Py_ssize_t kept = 0;
+    if (n_hits <= limit) {
+        for (Py_ssize_t i = 0; i < n_hits; i++) hits[kept++] = (Hit){counts[first[i]], ids[base + first[i]]};
+    } else {
+        /* Past the limit: every name sharing more than the cut stays, and of those sharing just the cut
+         * the lowest ids. A histogram of the counts (small numbers) finds the cut: no sort of all hits. */
+        Py_ssize_t most = 0;
+        for (Py_ssize_t i = 0; i < n_hits; i++) most = counts[first[i]] > most ? counts[first[i]] : most;
+        per_count = PyMem_Calloc(most + 1, sizeof(Py_ssize_t));
+        ties = PyMem_Malloc((limit ? limit : 1) * sizeof(int32_t));
+        if (!per_count || !ties) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        for (Py_ssize_t i = 0; i < n_hits; i++) per_count[counts[first[i]]]++;
+        Py_ssize_t cut = most, above = 0; /* above: how many share more than the cut */
+        while (above + per_count[cut] < limit) above += per_count[cut--];
+        Py_ssize_t room_at_cut = limit - above, n_ties = 0;
+        for (Py_ssize_t i = 0; i < n_hits; i++) {
+            Py_ssize_t count = counts[first[i]];
+            int32_t id = ids[base + first[i]];
+            if (count > cut) {
+                hits[kept++] = (Hit){count, id};
+            } else if (count == cut && (n_ties < room_at_cut || id < ties[n_ties - 1])) {
+                /* Keep the room_at_cut lowest ids seen so far, ascending (insertion: room_at_cut is small). */
+                Py_ssize_t j = n_ties < room_at_cut ? n_ties++ : n_ties - 1;
+                for (; j > 0 && ties[j - 1] > id; j--) ties[j] = ties[j - 1];
+                ties[j] = id;
+            }
+        }
+        for (Py_ssize_t i = 0; i < n_ties; i++) hits[kept++] = (Hit){cut, ties[i]};
     }
     qsort(hits, kept, sizeof(Hit), by_id);
     result = PyList_New(kept);
@@ -127,6 +145,8 @@ static PyObject *top_shared(PyObject *self, PyObject *args) {
         PyList_SET_ITEM(result, i, id);
     }
 done:
+    PyMem_Free(ties);
+    PyMem_Free(per_count);
     PyMem_Free(hits);
     PyMem_Free(first);
     PyMem_Free(counts);
