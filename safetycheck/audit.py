@@ -7,6 +7,7 @@ import threading
 import uuid
 from datetime import UTC, datetime
 
+from . import queue
 from .jsonform import fast_canonical, fast_canonical_fields
 from .seal import TABLES, SealError
 from .storage import engine_of
@@ -261,24 +262,10 @@ def get_check(db, check_id: str) -> dict | None:
 
 
 def list_checks(db, *, verdict=None, code=None, reviewed=None, since=None, until=None, page=1, per_page=50):
-    """The audit queue, newest first, filtered and paged."""
-    where, params = [], []
-    if verdict:
-        where.append("verdict = ?")
-        params.append(verdict)
-    if code:
-        where.append(f"{engine_of(db).position_function}(' ' || codes || ' ', ?) > 0")  # literal, unlike LIKE
-        params.append(f" {code} ")
-    if reviewed is not None:
-        where.append(("" if reviewed else "NOT ")
-                     + "EXISTS (SELECT 1 FROM reviews r WHERE r.check_id = checks.check_id)")
-    if since:
-        where.append("created_at >= ?")
-        params.append(since)
-    if until:
-        where.append("created_at < ?")
-        params.append(until)
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    """The audit queue, newest first, filtered and paged: the filters are the auditor's page's (queue.where), so
+    both read `until` alike (a date is that whole day)."""
+    clause, params = queue.where({"verdict": verdict, "code": code, "reviewed": reviewed, "since": since,
+                                  "until": until}, engine=engine_of(db))
     total = db.execute(f"SELECT count(*) FROM checks {clause}", params).fetchone()[0]
     rows = db.query(
         f"SELECT check_id, created_at, channel, api_client, regimen, protocol, mode, verdict, codes, patient_id, "

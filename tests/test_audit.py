@@ -5,6 +5,7 @@ import json
 import os
 import sqlite3
 import stat
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -152,6 +153,18 @@ def test_queue_filters_and_paging(client):
     page = client.get("/api/v1/checks?per_page=1&page=2").json
     assert [c["check_id"] for c in page["items"]] == [passed]
     assert client.get("/api/v1/checks?since=2999-01-01").json["total"] == 0
+
+
+def test_until_a_date_takes_in_that_whole_day_as_the_auditors_page_does(client):
+    check = client.get(f"/api/v1/checks/{post_check(client).json['check_id']}").json
+    day, moment = check["created_at"][:10], check["created_at"]
+    before = (date.fromisoformat(day) - timedelta(days=1)).isoformat()
+    assert client.get(f"/api/v1/checks?until={day}").json["total"] == 1  # was 0: created_at < "YYYY-MM-DD"
+    assert client.get(f"/api/v1/checks?until={before}").json["total"] == 0
+    assert client.get(f"/api/v1/checks?since={day}&until={day}").json["total"] == 1
+    # A date-time stays exclusive, to the microsecond.
+    assert client.get("/api/v1/checks", query_string={"until": moment}).json["total"] == 0
+    assert client.get("/api/v1/checks", query_string={"since": moment}).json["total"] == 1
 
 
 def test_reviews(client):

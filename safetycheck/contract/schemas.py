@@ -316,7 +316,8 @@ class CheckQuerySchema(Schema):
                          metadata={"description": "a warning code, matched literally"})
     reviewed = fields.Boolean()
     since = fields.String(validate=_iso_date_or_time, metadata={"description": "ISO date/time"})
-    until = fields.String(validate=_iso_date_or_time, metadata={"description": "ISO date/time"})
+    until = fields.String(validate=_iso_date_or_time,
+                          metadata={"description": "ISO date/time, exclusive; a date alone includes that whole day"})
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
