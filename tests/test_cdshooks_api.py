@@ -11,6 +11,7 @@ from . import cds_fixtures as f
 from . import cds_helpers as h
 from .conftest import API_KEY, BOTH_ENGINES, make_app, raw_sql
 from .fhir_stub import StubFhir
+from .test_web import PASSWORD, signed_in
 
 BASE = "http://localhost"
 SIGN = "/cds-services/safetycheck-order-sign"
@@ -77,7 +78,7 @@ def test_order_sign_cards_from_a_lenient_request(app, key):
     MedicationRequest.model_validate(action["resource"])  # what we emit is strict R4(B)
     assert rules["dex-cyp3a-moderate-inhibitor"]["indicator"] == "info"
     assert pom["overrideReasons"][0]["system"] == "http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes"
-    assert pom["links"][0]["url"].startswith(f"{BASE}/api/v1/checks/")
+    assert pom["links"][0]["url"].startswith(f"{BASE}/review/")
     assert pom["source"]["url"] == f"{BASE}/cds-services/rules#pom-cyp1a2-strong"
     assert "pom-cyp1a2-moderate" not in rules  # strong by the label, not repeated as moderate
     assert any("on_dialysis" in c["summary"] for c in cards)
@@ -94,6 +95,19 @@ def test_each_call_is_stored_as_a_cds_hooks_check_before_cards_go_out(app, key):
     assert stored["regimen"] == "ipd" and stored["patient"]["id"].startswith("fhir-")
     assert "pat-1" not in request_json  # the chart id is pseudonymised
     assert stored["patient"]["weight_kg"] == 70 and stored["labs"]["bilirubin_total"]["uln"] == 21
+
+
+def test_the_card_link_opens_the_stored_check_as_a_page_behind_the_login(app, key):
+    link = post(app.test_client(), key, SIGN, f.order_sign()).json["cards"][0]["links"][0]
+    assert link["type"] == "absolute" and link["url"].startswith(f"{BASE}/review/")
+    path, check_id = link["url"][len(BASE):], link["url"].rsplit("/", 1)[1]
+    anonymous = app.test_client().get(path)
+    assert anonymous.status_code == 302 and "/login" in anonymous.headers["Location"]
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["user", "create", "audrey", "--role", "auditor", "--password-stdin"],
+                         input=PASSWORD + "\n").exit_code == 0
+    page = signed_in(app, "audrey").get(path)
+    assert page.status_code == 200 and page.mimetype == "text/html" and check_id in page.get_data(as_text=True)
 
 
 def test_order_select_only_cards_for_the_selection_with_the_same_uuid_and_topic(app, key):

@@ -36,7 +36,8 @@ class Settings:
     regimen: str | None = None
     protocol: str | None = None
     fhir_servers: tuple = ()
-    check_link: str = "{base}/api/v1/checks/{check_id}"
+    # A page a person can open (the auditor's view of the stored check, behind its login); the JSON API needs a key.
+    check_link: str = "{base}/review/{check_id}"
 
 
 @dataclass

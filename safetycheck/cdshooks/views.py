@@ -78,7 +78,7 @@ def settings_for(client: dict) -> Settings:
         smoking_window_days=int(client.get("smoking_window_days", 365)),
         regimen=client.get("regimen"), protocol=client.get("protocol"),
         fhir_servers=tuple(client.get("fhir_servers") or ()),
-        check_link=current_app.config.get("CDS_CHECK_LINK", "{base}/api/v1/checks/{check_id}"))
+        check_link=current_app.config.get("CDS_CHECK_LINK", "{base}/review/{check_id}"))
 
 
 @bp.get("")
