@@ -125,7 +125,7 @@ static PyObject *top_shared(PyObject *self, PyObject *args) {
             int32_t id = ids[base + first[i]];
             if (count > cut) {
                 hits[kept++] = (Hit){count, id};
-            } else if (count == cut && (n_ties < room_at_cut || id < ties[n_ties - 1])) {
+            } else if (count == cut && room_at_cut > 0 && (n_ties < room_at_cut || id < ties[n_ties - 1])) {
                 /* Keep the room_at_cut lowest ids seen so far, ascending (insertion: room_at_cut is small). */
                 Py_ssize_t j = n_ties < room_at_cut ? n_ties++ : n_ties - 1;
                 for (; j > 0 && ties[j - 1] > id; j--) ties[j] = ties[j - 1];
