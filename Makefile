@@ -13,6 +13,10 @@ ACCESS_LOG ?= instance/access.log
 # setup.py builds safetycheck/_shortlist.c: a change to it needs the install again.
 $(STAMP): pyproject.toml setup.py safetycheck/_shortlist.c
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
+	@# safetycheck/_shortlist.c is compiled by the install: say what is missing before pip's long error does.
+	@$(PYTHON) -c 'import os, sysconfig; h = os.path.join(sysconfig.get_paths()["include"], "Python.h"); \
+		os.path.exists(h) or exit(f"Python headers are needed ({h}); Debian: apt-get install python3-dev")'
+	@command -v $${CC:-cc} >/dev/null || { echo "a C compiler is needed; Debian: apt-get install gcc" >&2; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
