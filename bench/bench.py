@@ -86,7 +86,14 @@ def check_request(lines):
     )
 
 
+def machine_load() -> str:
+    """Cores and load averages: a shared machine's figures are only comparable within one quiet run."""
+    one, five, _ = os.getloadavg()
+    return f"{os.cpu_count()} cores, load average {one:.2f} (1 min) {five:.2f} (5 min)"
+
+
 def main():
+    print(f"machine: {machine_load()}")
     checker = Checker(load_knowledge_base(ROOT / "data"))
     lines20 = WELL_SPELT + MISSPELT
     lines100 = distinct_lines(lines20, 100)
@@ -110,6 +117,7 @@ def main():
         for label, cache_dir in (("cache off", ""), ("cold cache", None), ("warm cache", warm)):
             median, worst = startup_seconds(cache_dir)
             print(f"  {label:<24} median {median:7.2f}   max {worst:7.2f}")
+    print(f"machine: {machine_load()}")
 
 
 if __name__ == "__main__":
