@@ -11,6 +11,7 @@ import argparse
 import http.client
 import json
 import os
+import resource
 import signal
 import socket
 import statistics
@@ -190,6 +191,12 @@ def in_process_rate(server: "Server", workers: int, seconds: float, what: str = 
     return sum(float(proc.communicate(timeout=seconds + 120)[0].strip().splitlines()[-1]) for proc in procs)
 
 
+def client_cpu_seconds() -> float:
+    """CPU used so far by this process, the load generator, which shares the machine's cores with the server."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def closed_loop(port: int, method: str, path: str, body, clients: int, seconds: float, max_requests: int):
     """`clients` threads, each with its own connection, for `seconds` (or max_requests each): (rps, latencies, errs)."""
     payload = json.dumps(body).encode() if body is not None else None
@@ -254,13 +261,15 @@ def main():
             results, cpu = {}, {}
             for label, method, path, body in (("GET /healthz", "GET", "/healthz", None),
                                               ("POST /api/v1/checks", "POST", "/api/v1/checks", CHECK_BODY)):
-                cpu_before = server.cpu_seconds()
+                cpu_before, client_before = server.cpu_seconds(), client_cpu_seconds()
                 rps, lat, errors = closed_loop(server.port, method, path, body, args.clients, args.seconds, 100_000)
                 cpu_ms = (server.cpu_seconds() - cpu_before) * 1000 / max(1, len(lat))
+                client_ms = (client_cpu_seconds() - client_before) * 1000 / max(1, len(lat))
                 results[label], cpu[label] = rps, cpu_ms
                 print(f"  {label:<22} {rps:8.1f} req/s   median {statistics.median(lat):7.2f} ms   "
                       f"p99 {percentile(lat, 0.99):7.2f} ms   server CPU {cpu_ms:6.2f} ms/request   "
-                      f"({len(lat)} requests, {errors} errors)")
+                      f"client CPU {client_ms:5.2f} ms/request   cores busy {(cpu_ms + client_ms) * rps / 1000:4.2f} "
+                      f"of {os.cpu_count()}   ({len(lat)} requests, {errors} errors)")
             checks = results["POST /api/v1/checks"]
             rss = worker_rss_mib(server.proc.pid)
             if not args.http_only:
