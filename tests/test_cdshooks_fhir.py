@@ -176,6 +176,29 @@ def test_a_smoking_answers_file_row_without_a_source_stops_start_up(kb, tmp_path
     assert "fhir_smoking.csv: row 3: smoker 'maybe'" in str(err.value)
 
 
+def test_a_code_table_row_of_the_wrong_width_stops_start_up(kb, tmp_path):
+    """Both kinds of code table share one reader: a row with a field too many or too few is named, never read
+    (a short ncpdp row was an AttributeError; an fhir row with an extra field was read without it)."""
+    for name in ("fhir_rxnorm.csv", "fhir_smoking.csv"):
+        (tmp_path / name).write_text((DATA_DIR / name).read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "fhir_loinc.csv").write_text("loinc,lab,source\n751-8,anc,LOINC,extra\n", encoding="utf-8")
+    with pytest.raises(DataFileError, match="fhir_loinc.csv: row 2: wrong number of fields"):
+        extract.load_codes(tmp_path, kb)
+    (tmp_path / ncpdp.REASON_FILE).write_text("code,reason_for_service,meaning,source,note\nPPI,DD,x,src\n",
+                                              encoding="utf-8")
+    (tmp_path / ncpdp.SIGNIFICANCE_FILE).write_text("severity,clinical_significance,meaning,source\n",
+                                                    encoding="utf-8")
+    with pytest.raises(DataFileError, match="ncpdp_reason_for_service.csv: row 2: wrong number of fields"):
+        ncpdp.load(tmp_path)
+
+
+def test_a_missing_code_table_stops_start_up_naming_it(tmp_path):
+    (tmp_path / ncpdp.SIGNIFICANCE_FILE).write_text("severity,clinical_significance,meaning,source\n",
+                                                    encoding="utf-8")
+    with pytest.raises(DataFileError, match="ncpdp_reason_for_service.csv: missing"):
+        ncpdp.load(tmp_path)
+
+
 def test_regimen_recognition(kb):
     assert signature_drugs(kb) == {"ixazomib", "pomalidomide", "mezigdomide", "isatuximab", "belantamab mafodotin"}
     assert recognise(kb, {"ixazomib", "pomalidomide", "dexamethasone"}).regimen == "ipd"

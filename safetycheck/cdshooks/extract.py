@@ -1,12 +1,12 @@
 """FHIR R4 resources -> the v1 check body: medications (RxNorm or text), labs by LOINC, weight, smoking status,
 age, sex."""
 
-import csv
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..codetables import sourced_rows
 from ..errors import DataFileError
 from ..labs import normalize_labs
 from ..models import InputError
@@ -47,18 +47,18 @@ def load_codes(data_dir: str | Path, kb) -> Codes:
     for key, spec in kb.labs.items():
         if spec.get("loinc"):
             loinc[spec["loinc"]] = key
-    for where, row in _rows(base / RXNORM_FILE, ["rxcui", "generic", "name", "source"], problems):
+    for where, row in sourced_rows(base / RXNORM_FILE, ["rxcui", "generic", "name", "source"], problems):
         if row["generic"] not in kb.generics:
             problems.append(f"{where}: unknown generic {row['generic']}")
         else:
             rxnorm[row["rxcui"]] = row["generic"]
-    for where, row in _rows(base / LOINC_FILE, ["loinc", "lab", "source"], problems):
+    for where, row in sourced_rows(base / LOINC_FILE, ["loinc", "lab", "source"], problems):
         if row["lab"] not in kb.labs:
             problems.append(f"{where}: unknown lab {row['lab']} (fix: a key of labs.toml)")
         else:
             loinc[row["loinc"]] = row["lab"]
     # Each coded answer to LOINC 72166-2 and what it says about smoking now.
-    for where, row in _rows(base / SMOKING_FILE, ["system", "code", "smoker", "source"], problems):
+    for where, row in sourced_rows(base / SMOKING_FILE, ["system", "code", "smoker", "source"], problems):
         if row["system"] not in SMOKING_SYSTEMS:
             problems.append(f"{where}: system {row['system']!r} (fix: one of {', '.join(SMOKING_SYSTEMS)})")
         elif row["smoker"] not in SMOKER_VALUES:
@@ -70,26 +70,6 @@ def load_codes(data_dir: str | Path, kb) -> Codes:
     if problems:
         raise DataFileError(problems)
     return Codes(rxnorm, loinc, smoking)
-
-
-def _rows(path: Path, header: list[str], problems: list):
-    """("file: row n", stripped row) for each row of a code table that names its source; every other
-    problem (missing file, wrong header, no source) goes to `problems`."""
-    if not path.is_file():
-        problems.append(f"{path.name}: missing (fix: restore data/{path.name} from the checkout)")
-        return
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        if reader.fieldnames != header:
-            problems.append(f"{path.name}: header: expected {','.join(header)}")
-            return
-        for number, row in enumerate(reader, start=2):
-            row = {k: (v or "").strip() for k, v in row.items() if k}
-            where = f"{path.name}: row {number}"
-            if not row.get("source"):
-                problems.append(f"{where}: no source (fix: name where the code comes from)")
-            else:
-                yield where, row
 
 
 @dataclass
