@@ -5,7 +5,8 @@
  * call, with a fixed order for names that tie at the cut (numpy's argpartition left it to the CPU).
  *
  * top_shared(parts, order, base, size, threshold, limit) -> list[int]
- *   parts      the query's grams, each a 1-D int32 buffer of ascending name ranks in [base, base + size)
+ *   parts      the query's grams, each a 1-D int32 buffer of distinct name ranks in [base, base + size)
+ *              (a rank twice in one gram would count that gram twice)
  *   order      int32 buffer: the name id at each rank
  *   threshold  grams a name must share to count (>= 1)
  *   limit      how many names at most
