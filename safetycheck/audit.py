@@ -138,28 +138,39 @@ def _append(db, table: str, row: dict, fields: tuple[str, ...]) -> None:
     # tries, which gave threaded workers a long tail and halved the rate of two processes.
     with queue.turn:
         if not mine.done:
-            with queue.items_lock:
-                batch = [item for item in queue.items if item.table == table]
-                queue.items = [item for item in queue.items if item.table != table]
+            taken: list[_Pending] = []
+
+            def take() -> list[_Pending]:
+                """The rows queued by now: called once every lock is held, so the rows that arrived while this
+                writer waited for another process's turn (or another server's) join its commit."""
+                with queue.items_lock:
+                    taken.extend(item for item in queue.items if item.table == table)
+                    queue.items = [item for item in queue.items if item.table != table]
+                return taken
+
             try:
                 with seal.writer_turn() as turn:
                     _append_batch(engine_of(db), db.conn, seal, turn, database_id(db),
-                                  getattr(db, "check_file", None), table, batch)
+                                  getattr(db, "check_file", None), table, take)
             except BaseException as err:
-                for item in batch:
+                if not taken:  # refused before any row was taken: only this one fails, the rest wait their turn
+                    with queue.items_lock:
+                        queue.items = [item for item in queue.items if item is not mine]
+                for item in taken or [mine]:
                     if not item.done:
                         item.error, item.done = err, True
-            for item in batch:
+            for item in taken:
                 item.done = True
     if mine.error is not None:
         raise mine.error
 
 
-def _append_batch(engine, conn, seal, turn, db_id, check_file, table: str, batch: list[_Pending]) -> None:
-    """Insert the keyed rows in one transaction that holds the chain, check the file is still ours, commit, move
-    the anchor; a row the database refuses (an idempotency clash) fails alone."""
+def _append_batch(engine, conn, seal, turn, db_id, check_file, table: str, take) -> None:
+    """Take the queued rows once the chain is held, insert them keyed in one transaction, check the file is still
+    ours, commit, move the anchor; a row the database refuses (an idempotency clash) fails alone."""
     engine.begin_append(conn, table)  # SQLite: BEGIN IMMEDIATE; PostgreSQL: the chain's advisory lock
     try:
+        batch = take()
         last = conn.execute(f"SELECT seq, row_hash FROM {table} ORDER BY seq DESC LIMIT 1").fetchone()
         turn.check_head(db_id, table, last[0] if last else None, last[1] if last else None)
         seq, prev = (last[0], last[1]) if last else (0, GENESIS)
