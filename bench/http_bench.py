@@ -244,12 +244,12 @@ def closed_loop(port: int, method: str, path: str, body, clients: int, seconds: 
     return len(flat) / elapsed, flat, sum(errors)
 
 
-def measure(server: Server, label: str, method: str, path: str, body, clients: int, seconds: float) -> dict:
+def measure(server: Server, method: str, path: str, body, clients: int, seconds: float) -> dict:
     """One closed-loop figure: rate, latencies, errors, and the server's and the client's CPU per request."""
     cpu_before, client_before = server.cpu_seconds(), client_cpu_seconds()
     rps, lat, errors = closed_loop(server.port, method, path, body, clients, seconds, 100_000)
     count = max(1, len(lat))
-    return {"label": label, "rps": rps, "lat": lat, "errors": errors,
+    return {"rps": rps, "lat": lat, "errors": errors,
             "cpu_ms": (server.cpu_seconds() - cpu_before) * 1000 / count,
             "client_ms": (client_cpu_seconds() - client_before) * 1000 / count}
 
@@ -278,7 +278,7 @@ def main():
             core, alone = [], []
             for number in range(1, args.rounds + 1):
                 for label, method, path, body in figures:
-                    runs[label].append(measure(server, label, method, path, body, args.clients, args.seconds))
+                    runs[label].append(measure(server, method, path, body, args.clients, args.seconds))
                 line = (f"  round {number}: /healthz {runs['GET /healthz'][-1]['rps']:7.1f} req/s, checks "
                         f"{runs['POST /api/v1/checks'][-1]['rps']:6.1f} req/s")
                 if not args.http_only:
