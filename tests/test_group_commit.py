@@ -19,6 +19,19 @@ def _row(n: int, key: str | None = None, body: str = "same") -> dict:
     return {"request": {"regimen": "ipd", "body": body}, "response": response, "idempotency_key": key}
 
 
+def _record_into(app, outcomes: list, i: int, row: dict, ready=None) -> None:
+    """Record one row on its own connection (as a request thread does); outcomes[i] is what it returned or raised."""
+    db = open_audit(app.config["DATABASE"], app.extensions["safetycheck_seal"])
+    if ready is not None:
+        ready()
+    try:
+        outcomes[i] = audit.record_check(db, channel="api", api_client="tester", **row)
+    except Exception as err:  # noqa: BLE001 - the test looks at what each thread got
+        outcomes[i] = err
+    finally:
+        db.conn.close()
+
+
 def _record_all(app, rows: list[dict], hold_turn: bool) -> list:
     """Each row from its own thread and connection; with hold_turn, all queue before any is written."""
     seal = app.extensions["safetycheck_seal"]
@@ -26,17 +39,8 @@ def _record_all(app, rows: list[dict], hold_turn: bool) -> list:
     outcomes = [None] * len(rows)
     queued = threading.Barrier(len(rows) + 1)
 
-    def record(i):
-        db = open_audit(app.config["DATABASE"], seal)
-        queued.wait()
-        try:
-            outcomes[i] = audit.record_check(db, channel="api", api_client="tester", **rows[i])
-        except Exception as err:  # noqa: BLE001 - the test looks at what each thread got
-            outcomes[i] = err
-        finally:
-            db.conn.close()
-
-    threads = [threading.Thread(target=record, args=(i,)) for i in range(len(rows))]
+    threads = [threading.Thread(target=_record_into, args=(app, outcomes, i, row, queued.wait))
+               for i, row in enumerate(rows)]
     if hold_turn:
         queue.turn.acquire()  # as if another thread were writing: everyone queues behind it
     for thread in threads:
@@ -93,16 +97,7 @@ def test_rows_that_arrive_while_the_writer_waits_for_another_process_join_its_co
     fcntl.flock(other_process, fcntl.LOCK_EX)
     outcomes = [None] * 6
 
-    def record(i):
-        db = open_audit(app.config["DATABASE"], seal)
-        try:
-            outcomes[i] = audit.record_check(db, channel="api", api_client="tester", **_row(i))
-        except Exception as err:  # noqa: BLE001 - the test looks at what each thread got
-            outcomes[i] = err
-        finally:
-            db.conn.close()
-
-    threads = [threading.Thread(target=record, args=(i,)) for i in range(6)]
+    threads = [threading.Thread(target=_record_into, args=(app, outcomes, i, _row(i))) for i in range(6)]
     try:
         threads[0].start()
         _wait_for(lambda: queue.turn.locked())  # the first writer holds this process's turn, waiting for the flock
@@ -138,16 +133,7 @@ def test_a_refused_turn_fails_only_the_row_that_took_it(app, monkeypatch):
     monkeypatch.setattr(type(seal), "writer_turn", writer_turn)
     outcomes = [None] * 3
 
-    def record(i):
-        db = open_audit(app.config["DATABASE"], seal)
-        try:
-            outcomes[i] = audit.record_check(db, channel="api", api_client="tester", **_row(i))
-        except Exception as err:  # noqa: BLE001 - the test looks at what each thread got
-            outcomes[i] = err
-        finally:
-            db.conn.close()
-
-    threads = [threading.Thread(target=record, args=(i,)) for i in range(3)]
+    threads = [threading.Thread(target=_record_into, args=(app, outcomes, i, _row(i))) for i in range(3)]
     threads[0].start()
     _wait_for(refused.is_set)
     for thread in threads[1:]:
