@@ -103,7 +103,7 @@ def test_rows_that_arrive_while_the_writer_waits_for_another_process_join_its_co
         _wait_for(lambda: queue.turn.locked())  # the first writer holds this process's turn, waiting for the flock
         for thread in threads[1:]:
             thread.start()
-        _wait_for(lambda: len(queue.items) >= 5)  # the others queued behind it
+        _wait_for(lambda: len(queue.items) == 6, seconds=10)  # all six queued: the first is not taken yet
     finally:
         fcntl.flock(other_process, fcntl.LOCK_UN)
         os.close(other_process)
