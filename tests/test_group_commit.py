@@ -47,9 +47,10 @@ def _record_all(app, rows: list[dict], hold_turn: bool) -> list:
         thread.start()
     queued.wait()
     if hold_turn:
-        while len(queue.items) < len(rows):
-            threading.Event().wait(0.01)
-        queue.turn.release()
+        try:
+            _wait_for(lambda: len(queue.items) >= len(rows))
+        finally:
+            queue.turn.release()
     for thread in threads:
         thread.join(timeout=60)
     return outcomes
