@@ -287,11 +287,13 @@ def main():
                     line += f", in-process {core[-1]:7.1f} checks/s, pipeline alone {alone[-1]:7.1f} checks/s"
                 print(line, flush=True)
             print("  medians of the rounds:")
+            cpu = {}
             for label, *_ in figures:
                 done = runs[label]
                 lat = [x for run in done for x in run["lat"]]
                 rps, cpu_ms, client_ms = (statistics.median(run[k] for run in done) for k in ("rps", "cpu_ms",
                                                                                                "client_ms"))
+                cpu[label] = cpu_ms
                 print(f"  {label:<22} {rps:8.1f} req/s   median {statistics.median(lat):7.2f} ms   "
                       f"p99 {percentile(lat, 0.99):7.2f} ms   server CPU {cpu_ms:6.2f} ms/request   "
                       f"client CPU {client_ms:5.2f} ms/request   cores busy {(cpu_ms + client_ms) * rps / 1000:4.2f} "
@@ -314,7 +316,6 @@ def main():
                       "body)")
                 print(f"  HTTP checks/s / pipeline checks/s    {ratio(alone)}   the same target read literally")
             print(f"  HTTP checks/s / healthz/s            {ratio(healthz)}   target >= 25 %")
-            cpu = {label: statistics.median(run["cpu_ms"] for run in done) for label, done in runs.items()}
             print(f"  server CPU per check / per healthz   {cpu['POST /api/v1/checks'] / cpu['GET /healthz']:6.1f} x")
             print(f"  RSS per worker: {', '.join(f'{r:.0f}' for r in rss)} MiB   ({args.clients} clients, "
                   f"{args.workers} gunicorn workers, 20 medications + 9 labs per check, audit write included)")
