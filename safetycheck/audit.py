@@ -129,23 +129,23 @@ def _append(db, table: str, row: dict, fields: tuple[str, ...]) -> None:
     seal = getattr(db, "seal", None)
     if seal is None:
         raise SealError("no audit key: the connection was not opened by the app (db.get_db / db.open_audit)")
-    queue = _queue_for(seal)
+    pending = _queue_for(seal)  # not `queue`: that name is the auditor's-queue module
     mine = _Pending(table, row, _row_mac(row, fields, seal))
-    with queue.items_lock:
-        queue.items.append(mine)
+    with pending.items_lock:
+        pending.items.append(mine)
     # One writer at a time: threads of a process on the queue's turn, processes of a server on the anchor's
     # flock, both woken at once when it is free; SQLite's busy handler sleeps 1, 2, 5, 10... ms between
     # tries, which gave threaded workers a long tail and halved the rate of two processes.
-    with queue.turn:
+    with pending.turn:
         if not mine.done:
             taken: list[_Pending] = []
 
             def take() -> list[_Pending]:
                 """The rows queued by now: called once every lock is held, so the rows that arrived while this
                 writer waited for another process's turn (or another server's) join its commit."""
-                with queue.items_lock:
-                    taken.extend(item for item in queue.items if item.table == table)
-                    queue.items = [item for item in queue.items if item.table != table]
+                with pending.items_lock:
+                    taken.extend(item for item in pending.items if item.table == table)
+                    pending.items = [item for item in pending.items if item.table != table]
                 return taken
 
             try:
@@ -154,8 +154,8 @@ def _append(db, table: str, row: dict, fields: tuple[str, ...]) -> None:
                                   getattr(db, "check_file", None), table, take)
             except BaseException as err:
                 if not taken:  # refused before any row was taken: only this one fails, the rest wait their turn
-                    with queue.items_lock:
-                        queue.items = [item for item in queue.items if item is not mine]
+                    with pending.items_lock:
+                        pending.items = [item for item in pending.items if item is not mine]
                 for item in taken or [mine]:
                     if not item.done:
                         item.error, item.done = err, True
