@@ -32,8 +32,8 @@ def load(data_dir: str | Path | None = None) -> DurCodes:
     base = Path(data_dir) if data_dir else DEFAULT_DATA_DIR
     problems: list[str] = []
     reasons: dict = {}
-    for where, row in sourced_rows(base / REASON_FILE, ["code", "reason_for_service", "meaning", "source", "note"],
-                             problems):
+    reason_header = ["code", "reason_for_service", "meaning", "source", "note"]
+    for where, row in sourced_rows(base / REASON_FILE, reason_header, problems):
         code, reason = row["code"], row["reason_for_service"]
         if not (len(reason) == 2 and reason.isalnum() and reason.isupper()):
             problems.append(f"{where}: reason_for_service '{reason}' is not a 439-E4 code "
@@ -43,8 +43,8 @@ def load(data_dir: str | Path | None = None) -> DurCodes:
         else:
             reasons[code] = reason
     significance: dict = {}
-    for where, row in sourced_rows(base / SIGNIFICANCE_FILE, ["severity", "clinical_significance", "meaning", "source"],
-                             problems):
+    significance_header = ["severity", "clinical_significance", "meaning", "source"]
+    for where, row in sourced_rows(base / SIGNIFICANCE_FILE, significance_header, problems):
         if row["severity"] not in SEVERITY_ORDER:
             problems.append(f"{where}: unknown severity {row['severity']} "
                             f"(fix: one of {sorted(SEVERITY_ORDER)})")
